@@ -1,0 +1,22 @@
+"""mfutils: the small JAX library behind *Mean-Field Theory of Shallow Neural Networks*.
+
+Notation follows the book: particles theta_i = (a_i, w_i) (:class:`Params`), the network
+f_N(x) = (1/N) sum_i a_i sigma(w_i . x), the risk R(mu), the first variation V_mu, and the
+particle gradient flow d theta_i/dt = -grad V_{mu^N}(theta_i).
+"""
+from .activations import Activation, erf, hermite, hermite_basis, hermite_series, relu, tanh
+from .dynamics import DivergenceError, Trajectory, online_sgd, particle_flow, ss_sgd
+from .network import Params, Problem, Scaling, init_params, network, output_scale, target, time_scale
+from .population import first_variation, population_risk, velocity
+from .stats import SlopeFit, loglog_slope
+from .testbed import erf_testbed
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Activation", "erf", "tanh", "relu", "hermite", "hermite_series", "hermite_basis",
+    "Params", "Problem", "Scaling", "init_params", "network", "target", "output_scale", "time_scale",
+    "population_risk", "first_variation", "velocity",
+    "Trajectory", "DivergenceError", "particle_flow", "online_sgd", "ss_sgd",
+    "SlopeFit", "loglog_slope", "erf_testbed",
+]

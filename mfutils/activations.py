@@ -1,0 +1,134 @@
+"""Activations sigma and their exact Gaussian kernels E[sigma(u.x) sigma'(v.x)], x ~ N(0, I_d).
+
+An :class:`Activation` is a small frozen (hashable) description, so it can be a static argument
+of ``jax.jit`` and live in the static part of a pytree. Calling it evaluates sigma pointwise;
+:meth:`Activation.kernel` returns the exact population kernel matrix, which is what makes risks
+and gradients exact and cheap throughout the book (no Monte Carlo over x).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+import math
+
+import jax
+import jax.numpy as jnp
+from jax.scipy.special import erf as _erf
+
+__all__ = ["Activation", "erf", "tanh", "relu", "hermite", "hermite_series", "hermite_basis"]
+
+
+def hermite_basis(z, degree: int):
+    """Normalised probabilists' Hermite polynomials h_j = He_j / sqrt(j!), j = 0..degree.
+
+    Orthonormal under N(0, 1): E[h_j(g) h_k(g)] = delta_jk. Computed with the stable recurrence
+    h_{j+1} = (z h_j - sqrt(j) h_{j-1}) / sqrt(j + 1). Returns shape z.shape + (degree + 1,).
+    """
+    z = jnp.asarray(z)
+    hs = [jnp.ones_like(z), z]
+    for j in range(1, degree):
+        hs.append((z * hs[j] - math.sqrt(j) * hs[j - 1]) / math.sqrt(j + 1))
+    return jnp.stack(hs[: degree + 1], axis=-1)
+
+
+@jax.custom_jvp
+def _arccos_profile(c):
+    """J(c) = sqrt(1 - c^2) + (pi - arccos c) c, the ReLU arc-cosine profile.
+
+    J'(c) = pi - arccos(c) is finite on [-1, 1]; the custom JVP avoids the 0 * inf that plain
+    autodiff through arccos and sqrt produces on the diagonal (c = 1).
+    """
+    c = jnp.clip(c, -1.0, 1.0)
+    return jnp.sqrt(jnp.maximum(1.0 - c**2, 0.0)) + (jnp.pi - jnp.arccos(c)) * c
+
+
+@_arccos_profile.defjvp
+def _arccos_profile_jvp(primals, tangents):
+    (c,), (dc,) = primals, tangents
+    return _arccos_profile(c), (jnp.pi - jnp.arccos(jnp.clip(c, -1.0, 1.0))) * dc
+
+
+@dataclass(frozen=True)
+class Activation:
+    """A pointwise activation sigma with its exact Gaussian kernel where one is known.
+
+    Attributes:
+      name: ``"erf"``, ``"tanh"``, ``"relu"`` or ``"hermite"``.
+      coeffs: for ``"hermite"`` only, the coefficients c_j of sigma = sum_j c_j He_j / sqrt(j!).
+    """
+
+    name: str
+    coeffs: tuple[float, ...] = ()
+
+    def __post_init__(self):
+        if self.name not in ("erf", "tanh", "relu", "hermite"):
+            raise ValueError(f"unknown activation {self.name!r}")
+        if (self.name == "hermite") != bool(self.coeffs):
+            raise ValueError("Hermite coefficients are given for (and only for) name='hermite'")
+        if not all(math.isfinite(c) for c in self.coeffs):
+            raise ValueError(f"Hermite coefficients must be finite, got {self.coeffs}")
+
+    def __repr__(self):
+        return f"hermite_series({list(self.coeffs)})" if self.coeffs else self.name
+
+    def __call__(self, z):
+        """sigma(z), elementwise."""
+        if self.name == "erf":
+            return _erf(z)
+        if self.name == "tanh":
+            return jnp.tanh(z)
+        if self.name == "relu":
+            return jnp.maximum(z, 0.0)
+        c = jnp.asarray(self.coeffs, dtype=jnp.result_type(z, float))
+        return hermite_basis(z, len(self.coeffs) - 1) @ c
+
+    def kernel(self, u, v, other: Activation | None = None):
+        """Exact K[i, j] = E[sigma(u_i . x) other(v_j . x)], x ~ N(0, I_d).
+
+        Args:
+          u: (n, d) and v: (m, d) weight vectors.
+          other: the second activation (default: this one).
+        Returns:
+          (n, m) array.
+
+        Closed forms: erf, the arcsin kernel (2/pi) arcsin(2 u.v / sqrt((1+2|u|^2)(1+2|v|^2)));
+        ReLU, the arc-cosine kernel |u||v| (sin t + (pi - t) cos t) / (2 pi); Hermite series,
+        sum_j c_j c'_j (u.v)^j, **valid for unit-norm u and v only** (the spherical models of
+        chapters 5 and 6). tanh has no closed form: use erf, or Monte Carlo.
+        """
+        other = self if other is None else other
+        u, v = jnp.asarray(u), jnp.asarray(v)
+        if u.ndim != 2 or v.ndim != 2 or u.shape[1] != v.shape[1]:
+            raise ValueError(f"kernel needs u (n, d) and v (m, d); got {u.shape} and {v.shape}")
+        if self.name == "hermite" and other.name == "hermite":
+            k = min(len(self.coeffs), len(other.coeffs))
+            c = jnp.asarray(self.coeffs[:k]) * jnp.asarray(other.coeffs[:k])
+            rho = u @ v.T
+            return jnp.polyval(c[::-1].astype(rho.dtype), rho)
+        if other != self:
+            raise ValueError(f"no closed-form kernel between {self!r} and {other!r}")
+        if self.name == "erf":
+            nu = 1.0 + 2.0 * jnp.sum(u**2, axis=1)
+            nv = 1.0 + 2.0 * jnp.sum(v**2, axis=1)
+            return (2.0 / jnp.pi) * jnp.arcsin(2.0 * (u @ v.T) / jnp.sqrt(nu[:, None] * nv[None, :]))
+        if self.name == "relu":
+            ru, rv = jnp.linalg.norm(u, axis=1), jnp.linalg.norm(v, axis=1)
+            norms = ru[:, None] * rv[None, :]
+            return norms * _arccos_profile((u @ v.T) / norms) / (2.0 * jnp.pi)
+        raise ValueError(f"{self!r} has no closed-form Gaussian kernel; use erf, relu or hermite")
+
+
+erf = Activation("erf")
+tanh = Activation("tanh")
+relu = Activation("relu")
+
+
+def hermite_series(coeffs) -> Activation:
+    """sigma = sum_j coeffs[j] He_j / sqrt(j!), e.g. ``hermite_series([0, 0, 1])`` is He_2/sqrt(2)."""
+    return Activation("hermite", tuple(float(c) for c in coeffs))
+
+
+def hermite(k: int) -> Activation:
+    """The normalised pure Hermite link He_k / sqrt(k!) (information exponent k)."""
+    if int(k) != k or k < 0:
+        raise ValueError(f"Hermite degree must be a non-negative integer, got {k}")
+    return hermite_series([0.0] * int(k) + [1.0])

@@ -1,0 +1,116 @@
+"""Two-layer networks f_N(x) = s_N sum_i a_i sigma(w_i . x) in mean-field and NTK scalings.
+
+The empirical measure mu^N = (1/N) sum_i delta_{theta_i}, theta_i = (a_i, w_i), is stored as a
+:class:`Params` pytree. In the mean-field scaling s_N = 1/N, so f_N = <phi(.; x), mu^N> with the
+unit phi(theta; x) = a sigma(w . x); in the lazy/NTK scaling s_N = 1/sqrt(N).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from . import _checks
+from .activations import Activation
+
+__all__ = ["Params", "Problem", "Scaling", "output_scale", "time_scale", "network", "target",
+           "init_params"]
+
+Scaling = Literal["mean-field", "ntk"]
+_EXPONENT = {"mean-field": 1.0, "ntk": 0.5}
+
+
+class Params(NamedTuple):
+    """Particles theta_i = (a_i, w_i): ``a`` (N,) output weights, ``w`` (N, d) input weights.
+
+    A leading seed axis (a: (S, N), w: (S, N, d)) denotes S independent networks.
+    """
+
+    a: jax.Array
+    w: jax.Array
+
+
+@jax.tree_util.register_dataclass
+@dataclass(frozen=True)
+class Problem:
+    """A teacher-student problem with target y = f*(x) = sum_j b_j sigma_star(u_j . x).
+
+    Attributes:
+      teacher: Params with a = b (M,) and w = u (M, d); summed without normalisation.
+      sigma: the student's activation (static under jit).
+      sigma_star: the teacher's activation (static under jit).
+    """
+
+    teacher: Params
+    sigma: Activation = field(metadata=dict(static=True))
+    sigma_star: Activation = field(metadata=dict(static=True))
+
+    def __post_init__(self):
+        _checks.params_shape(self.teacher)
+
+    @property
+    def d(self) -> int:
+        """Input dimension d."""
+        return self.teacher.w.shape[-1]
+
+
+def _exponent(scaling: str) -> float:
+    if scaling not in _EXPONENT:
+        raise ValueError(f"scaling must be 'mean-field' or 'ntk', got {scaling!r}")
+    return _EXPONENT[scaling]
+
+
+def output_scale(n: int, scaling: Scaling = "mean-field") -> float:
+    """s_N: 1/N (mean-field) or 1/sqrt(N) (NTK)."""
+    return float(n) ** -_exponent(scaling)
+
+
+def time_scale(n: int, scaling: Scaling = "mean-field") -> float:
+    """The factor N^{2 beta - 1} with s_N = N^-beta that makes each particle move at O(1) speed
+    per unit time when f changes at O(1) speed: N (mean-field), 1 (NTK).
+
+    With it, d theta_i/dt = -time_scale * grad_{theta_i} R; in the mean-field scaling this is
+    exactly -grad V_{mu^N}(theta_i).
+    """
+    return float(n) ** (2.0 * _exponent(scaling) - 1.0)
+
+
+def network(params: Params, x, sigma: Activation, scaling: Scaling = "mean-field"):
+    """f_N(x) = s_N sum_i a_i sigma(w_i . x).
+
+    Args:
+      params: a (N,), w (N, d).
+      x: inputs (..., d).
+    Returns:
+      outputs of shape x.shape[:-1].
+    """
+    n = params.a.shape[-1]
+    return output_scale(n, scaling) * sigma(jnp.asarray(x) @ params.w.T) @ params.a
+
+
+def target(problem: Problem, x):
+    """The teacher's output y = f*(x) for inputs x (..., d); returns shape x.shape[:-1]."""
+    return problem.sigma_star(jnp.asarray(x) @ problem.teacher.w.T) @ problem.teacher.a
+
+
+def init_params(key, n: int, d: int, *, seeds: int | None = None, a_std: float = 1.0,
+                w_std: float | None = None, dtype=jnp.float32) -> Params:
+    """i.i.d. particles a_i ~ N(0, a_std^2), w_i ~ N(0, w_std^2 I_d), w_std = 1/sqrt(d) by default.
+
+    With ``seeds=S`` returns S independent draws stacked on a leading axis (one key each, split
+    from ``key``), ready for the seed-batched dynamics.
+    """
+    n, d = _checks.count("N", n), _checks.count("d", d)
+    a_std = _checks.positive("a_std", a_std)
+    w_std = d**-0.5 if w_std is None else _checks.positive("w_std", w_std)
+
+    def draw(k):
+        ka, kw = jax.random.split(k)
+        return Params(a_std * jax.random.normal(ka, (n,), dtype),
+                      w_std * jax.random.normal(kw, (n, d), dtype))
+
+    if seeds is None:
+        return draw(key)
+    return jax.vmap(draw)(jax.random.split(key, _checks.count("seeds", seeds)))

@@ -1,0 +1,270 @@
+"""Unit tests of mfutils: exact population quantities against Monte Carlo, dynamics, errors.
+
+Monte-Carlo comparisons use float64 numpy samples and a tolerance of 5 standard errors of the
+Monte-Carlo mean (a false alarm has probability < 1e-6 per entry), computed from the sample.
+"""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import mfutils as mf
+
+N_MC = 400_000
+RNG = np.random.default_rng(20261122)
+X = RNG.standard_normal((N_MC, 5))
+
+
+def mc_mean(samples):
+    """Monte-Carlo mean over axis 0 and its standard error."""
+    return samples.mean(0), samples.std(0) / np.sqrt(len(samples))
+
+
+def sigma_np(act, z):
+    return np.asarray(act(jnp.asarray(z, jnp.float32)), float)
+
+
+def assert_mc(exact, samples, n_se=5.0):
+    mean, se = mc_mean(samples)
+    np.testing.assert_array_less(np.abs(np.asarray(exact, float) - mean), n_se * se + 1e-4)
+
+
+def unit(v):
+    return v / np.linalg.norm(v, axis=-1, keepdims=True)
+
+
+# ---------------------------------------------------------------- activations and kernels
+
+@pytest.mark.parametrize("act, normalise", [
+    (mf.erf, False), (mf.relu, False), (mf.hermite(3), True),
+    (mf.hermite_series([0.1, 0.5, 0.7, 0.0, 0.3]), True)])
+def test_kernel_matches_monte_carlo(act, normalise):
+    u = RNG.standard_normal((3, 5)) * 0.7
+    v = RNG.standard_normal((4, 5)) * 0.7
+    u[0] = v[0]  # include a coincident pair: the diagonal of the kernel
+    if normalise:
+        u, v = unit(u), unit(v)
+    exact = act.kernel(jnp.asarray(u, jnp.float32), jnp.asarray(v, jnp.float32))
+    assert exact.shape == (3, 4)
+    su, sv = sigma_np(act, X @ u.T), sigma_np(act, X @ v.T)
+    assert_mc(exact, su[:, :, None] * sv[:, None, :])
+
+
+def test_hermite_cross_kernel_matches_monte_carlo():
+    s1, s2 = mf.hermite_series([0.0, 1.0, 0.5]), mf.hermite_series([0.2, 0.0, 1.0, 0.4])
+    u, v = unit(RNG.standard_normal((2, 5))), unit(RNG.standard_normal((3, 5)))
+    exact = s1.kernel(jnp.asarray(u, jnp.float32), jnp.asarray(v, jnp.float32), s2)
+    su, sv = sigma_np(s1, X @ u.T), sigma_np(s2, X @ v.T)
+    assert_mc(exact, su[:, :, None] * sv[:, None, :])
+
+
+def test_hermite_basis_is_orthonormal():
+    z, wq = np.polynomial.hermite_e.hermegauss(40)
+    h = np.asarray(mf.hermite_basis(jnp.asarray(z), 6), float)
+    gram = (h * (wq / np.sqrt(2 * np.pi))[:, None]).T @ h
+    np.testing.assert_allclose(gram, np.eye(7), atol=1e-4)
+    # He_3 = z^3 - 3z, normalised by sqrt(3!)
+    np.testing.assert_allclose(h[:, 3], (z**3 - 3 * z) / np.sqrt(6), rtol=1e-4, atol=1e-3)
+
+
+def test_relu_kernel_gradient_is_finite_on_the_diagonal():
+    u = jnp.asarray(RNG.standard_normal((4, 5)), jnp.float32)
+    g = jax.grad(lambda u: mf.relu.kernel(u, u).sum())(u)
+    assert np.all(np.isfinite(g))
+
+
+def test_kernels_refuse_what_has_no_closed_form():
+    u = jnp.ones((2, 3))
+    with pytest.raises(ValueError, match="no closed-form"):
+        mf.tanh.kernel(u, u)
+    with pytest.raises(ValueError, match="no closed-form"):
+        mf.erf.kernel(u, u, mf.relu)
+    with pytest.raises(ValueError, match=r"\(n, d\)"):
+        mf.erf.kernel(u, jnp.ones((2, 4)))
+    with pytest.raises(ValueError):
+        mf.hermite(-1)
+    with pytest.raises(ValueError):
+        mf.hermite_series([0.0, float("nan")])
+    with pytest.raises(ValueError, match="unknown activation"):
+        mf.Activation("sigmoid")
+
+
+# ---------------------------------------------------------------- networks and population quantities
+
+@pytest.fixture
+def setup():
+    problem = mf.erf_testbed(d=5)
+    params = mf.init_params(jax.random.key(3), 16, 5)
+    return problem, params
+
+
+def test_shapes_and_scalings(setup):
+    problem, params = setup
+    assert params.a.shape == (16,) and params.w.shape == (16, 5) and params.a.dtype == jnp.float32
+    batch = mf.init_params(jax.random.key(0), 16, 5, seeds=7)
+    assert batch.a.shape == (7, 16) and batch.w.shape == (7, 16, 5)
+    x = jnp.asarray(X[:10], jnp.float32)
+    assert mf.network(params, x, mf.erf).shape == (10,)
+    assert mf.network(params, x[0], mf.erf).shape == ()
+    f_mf, f_ntk = mf.network(params, x, mf.erf), mf.network(params, x, mf.erf, "ntk")
+    np.testing.assert_allclose(f_ntk, 4.0 * f_mf, rtol=1e-5)  # sqrt(16) / 16 * 16
+    assert mf.time_scale(16) == 16 and mf.time_scale(16, "ntk") == 1
+    with pytest.raises(ValueError, match="scaling"):
+        mf.output_scale(16, "lazy")
+
+
+@pytest.mark.parametrize("scaling", ["mean-field", "ntk"])
+def test_population_risk_matches_monte_carlo(setup, scaling):
+    problem, params = setup
+    x = X[:100_000]
+    f = np.asarray(mf.network(params, jnp.asarray(x, jnp.float32), mf.erf, scaling), float)
+    y = np.asarray(mf.target(problem, jnp.asarray(x, jnp.float32)), float)
+    assert_mc(mf.population_risk(params, problem, scaling), 0.5 * (f - y) ** 2)
+
+
+def test_first_variation_matches_monte_carlo_and_is_the_particle_gradient(setup):
+    problem, params = setup
+    x32 = jnp.asarray(X[:100_000], jnp.float32)
+    resid = np.asarray(mf.network(params, x32, mf.erf) - mf.target(problem, x32), float)
+    theta = mf.Params(jnp.asarray([0.7, -1.2]), jnp.asarray(RNG.standard_normal((2, 5)) * 0.5,
+                                                            jnp.float32))
+    phi = np.asarray(theta.a)[None, :] * sigma_np(mf.erf, X[:100_000] @ np.asarray(theta.w).T)
+    assert_mc(mf.first_variation(theta, params, problem), resid[:, None] * phi)
+    # grad V_{mu^N}(theta_i) = N grad_{theta_i} R, i.e. velocity = -grad V at the particles
+    grad_v = jax.vmap(jax.grad(lambda th: mf.first_variation(
+        jax.tree.map(lambda t: t[None], th), params, problem)[0]))(params)
+    v = mf.velocity(params, problem)
+    np.testing.assert_allclose(v.a, -grad_v.a, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(v.w, -grad_v.w, rtol=1e-4, atol=1e-6)
+
+
+def test_relu_and_hermite_problems_have_exact_risks():
+    u = unit(RNG.standard_normal((1, 4)))
+    problem = mf.Problem(mf.Params(jnp.ones(1), jnp.asarray(u, jnp.float32)),
+                         mf.hermite_series([0, 0, 1, 0.5]), mf.hermite(2))
+    w = jnp.asarray(unit(RNG.standard_normal((8, 4))), jnp.float32)
+    params = mf.Params(jnp.linspace(-1, 1, 8), w)
+    x = X[:200_000, :4]
+    f = np.asarray(mf.network(params, jnp.asarray(x, jnp.float32), problem.sigma), float)
+    y = sigma_np(mf.hermite(2), x @ u.T)[:, 0]
+    assert_mc(mf.population_risk(params, problem), 0.5 * (f - y) ** 2)
+
+
+# ---------------------------------------------------------------- dynamics
+
+def test_gradient_flow_decreases_the_risk(setup):
+    problem, params = setup
+    tr = mf.particle_flow(params, problem, dt=0.02, n_steps=200, every=5)
+    risk = np.asarray(tr.observables)
+    assert tr.times.shape == risk.shape == (41,)
+    np.testing.assert_allclose(tr.times[-1], 4.0, rtol=1e-6)
+    assert np.all(np.diff(risk) <= 1e-6) and risk[-1] < 0.5 * risk[0]
+
+
+def test_ntk_weights_move_less_than_mean_field():
+    problem = mf.erf_testbed()
+    params = mf.init_params(jax.random.key(1), 256, 5)
+    move = {}
+    for s in ("mean-field", "ntk"):
+        p = mf.particle_flow(params, problem, dt=0.05, n_steps=40, scaling=s).params
+        move[s] = float(jnp.sqrt(jnp.mean((p.w - params.w) ** 2 * 5)))
+    assert move["ntk"] < 0.3 * move["mean-field"]
+
+
+def test_seed_batch_equals_separate_runs_and_user_vmap(setup):
+    problem, _ = setup
+    batch = mf.init_params(jax.random.key(5), 16, 5, seeds=3)
+    tr = mf.particle_flow(batch, problem, dt=0.05, n_steps=20, every=10)
+    assert tr.observables.shape == (3, 3)
+    one = mf.particle_flow(jax.tree.map(lambda t: t[1], batch), problem, dt=0.05, n_steps=20,
+                           every=10)
+    np.testing.assert_allclose(tr.observables[1], one.observables, rtol=1e-5)
+    user = jax.vmap(lambda p: mf.particle_flow(p, problem, dt=0.05, n_steps=20,
+                                               every=10).observables)(batch)
+    np.testing.assert_allclose(user, tr.observables, rtol=1e-5)
+
+
+def test_sgd_matches_gradient_flow_on_average(setup):
+    """Same initial particles, 256 sample streams: E[theta_SGD(t)] = theta_GF(t) + O(lr)."""
+    problem, params = setup
+    lr, steps = 0.01, 150
+    gf = mf.particle_flow(params, problem, dt=lr, n_steps=steps).params
+    many = jax.tree.map(lambda t: jnp.broadcast_to(t, (256,) + t.shape), params)
+    sgd = mf.online_sgd(many, problem, jax.random.key(9), lr=lr, n_steps=steps, every=steps).params
+    for g, s in zip(gf, sgd):
+        mean, se = np.asarray(s).mean(0), np.asarray(s).std(0) / np.sqrt(256)
+        assert np.all(np.abs(mean - np.asarray(g)) < 5 * se + 5 * lr), "SGD mean drifts from GF"
+        assert np.max(se) > 1e-4  # the streams really differ
+
+
+def test_ss_sgd_records_times_k_over_n(setup):
+    problem, params = setup
+    tr = mf.ss_sgd(params, problem, jax.random.key(0), alpha=1.0, n_steps=64, every=16)
+    np.testing.assert_allclose(tr.times, [0, 1, 2, 3, 4])
+    assert tr.observables[-1] < tr.observables[0]
+
+
+def test_observe_records_a_pytree(setup):
+    problem, params = setup
+    x0 = jnp.ones(5) / jnp.sqrt(5.0)
+    obs = lambda p: {"f": mf.network(p, x0, mf.erf), "a": p.a}  # noqa: E731
+    tr = mf.particle_flow(params, problem, dt=0.1, n_steps=10, every=2, observe=obs)
+    assert tr.observables["f"].shape == (6,) and tr.observables["a"].shape == (6, 16)
+    np.testing.assert_allclose(tr.observables["a"][-1], tr.params.a)
+
+
+# ---------------------------------------------------------------- bad input
+
+def test_bad_input_gives_clear_errors(setup):
+    problem, params = setup
+    flow = lambda p, **kw: mf.particle_flow(p, problem, **{"dt": 0.1, "n_steps": 2, **kw})  # noqa
+    with pytest.raises(ValueError, match="a: \\(N,\\) and w: \\(N, d\\)"):
+        flow(mf.Params(params.a[:3], params.w))
+    with pytest.raises(ValueError, match="input dimension 4"):
+        flow(mf.Params(params.a, params.w[:, :4]))
+    with pytest.raises(ValueError, match="N >= 1"):
+        flow(mf.Params(params.a[:0], params.w[:0]))
+    with pytest.raises(ValueError, match="N must be an integer >= 1"):
+        mf.init_params(jax.random.key(0), 0, 5)
+    for dt in (0.0, -0.1, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="dt must be finite and > 0"):
+            flow(params, dt=dt)
+    with pytest.raises(ValueError, match="multiple of every"):
+        flow(params, n_steps=5, every=2)
+    with pytest.raises(ValueError, match="n_steps must be an integer"):
+        flow(params, n_steps=2.5)
+    with pytest.raises(ValueError, match="non-finite"):
+        flow(mf.Params(params.a.at[2].set(jnp.nan), params.w))
+    with pytest.raises(ValueError, match="alpha"):
+        mf.ss_sgd(params, problem, jax.random.key(0), alpha=0, n_steps=4)
+    with pytest.raises(ValueError, match="lr"):
+        mf.online_sgd(params, problem, jax.random.key(0), lr=-1, n_steps=4)
+    with pytest.raises(ValueError, match="non-finite"):  # a Problem validates its teacher too
+        mf.Problem(mf.Params(jnp.asarray([jnp.inf]), jnp.ones((1, 5))), mf.erf, mf.erf)
+
+
+def test_divergence_reports_the_step():
+    """ReLU units grow without bound under a far too large Euler step."""
+    u = jnp.eye(1, 3)
+    problem = mf.Problem(mf.Params(jnp.asarray([3.0]), u), mf.relu, mf.relu)
+    params = mf.init_params(jax.random.key(0), 8, 3, a_std=3.0)
+    with pytest.raises(mf.DivergenceError, match=r"non-finite at step \d+ of 400, t = "):
+        mf.particle_flow(params, problem, dt=20.0, n_steps=400, every=400)
+    batch = mf.init_params(jax.random.key(0), 8, 3, seeds=2, a_std=3.0)
+    with pytest.raises(mf.DivergenceError, match=r"seed \d of 2"):
+        mf.particle_flow(batch, problem, dt=20.0, n_steps=400, every=400)
+
+
+# ---------------------------------------------------------------- statistics
+
+def test_loglog_slope_recovers_a_power_law_and_its_interval():
+    x = np.array([32, 64, 128, 256, 512.0])
+    fit = mf.loglog_slope(x, 3.0 * x**-1.0)
+    assert abs(fit.slope + 1) < 1e-12 and fit.ci[0] <= -1 <= fit.ci[1]
+    noisy = 3.0 * x**-1.0 * np.exp(np.random.default_rng(0).normal(0, 0.05, 5))
+    fit = mf.loglog_slope(x, noisy)
+    assert fit.ci[0] < fit.slope < fit.ci[1] and fit.ci[1] - fit.ci[0] > 0
+    with pytest.raises(ValueError, match="positive"):
+        mf.loglog_slope(x, -x)
+    with pytest.raises(ValueError, match="at least 3"):
+        mf.loglog_slope(x[:2], x[:2])
