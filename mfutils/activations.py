@@ -90,10 +90,11 @@ class Activation:
         Returns:
           (n, m) array.
 
-        Closed forms: erf, the arcsin kernel (2/pi) arcsin(2 u.v / sqrt((1+2|u|^2)(1+2|v|^2)));
-        ReLU, the arc-cosine kernel |u||v| (sin t + (pi - t) cos t) / (2 pi); Hermite series,
-        sum_j c_j c'_j (u.v)^j, **valid for unit-norm u and v only** (the spherical models of
-        chapters 5 and 6). tanh has no closed form: use erf, or Monte Carlo.
+        Closed forms: for erf the arcsine kernel
+        ``(2/pi) arcsin(2 u.v / sqrt((1 + 2 |u|^2)(1 + 2 |v|^2)))``; for the ReLU the arc-cosine
+        kernel ``|u| |v| (sin t + (pi - t) cos t) / (2 pi)``, t the angle between u and v; for
+        Hermite series ``sum_j c_j c'_j (u.v)^j``, **valid for unit-norm u and v only** (the
+        spherical models of chapters 5 and 6). tanh has no closed form: use erf, or Monte Carlo.
         """
         other = self if other is None else other
         u, v = jnp.asarray(u), jnp.asarray(v)

@@ -23,13 +23,10 @@ __all__ = ["Trajectory", "DivergenceError", "particle_flow", "online_sgd", "ss_s
 
 
 class Trajectory(NamedTuple):
-    """The result of a run.
-
-    Attributes:
-      params: the final particles (with the seed axis, if any).
-      times: (R + 1,) mean-field times of the records, starting at t = 0.
-      observables: the recorded ``observe(params)`` pytree; each leaf has a leading (R + 1,)
-        axis, after the seed axis for seed-batched runs.
+    """The result of a run: ``params``, the final particles (with the seed axis, if any);
+    ``times``, the (R + 1,) mean-field times of the records, starting at t = 0; ``observables``,
+    the recorded ``observe(params)`` pytree, each leaf with a leading (R + 1,) axis (after the
+    seed axis for seed-batched runs).
     """
 
     params: Params
@@ -82,6 +79,7 @@ def _simulate(params, problem, key, lr, *, step, scaling, n_steps, every, observ
 
 def _integrate(params, problem, key, *, lr, time_per_step, step, scaling, n_steps, every,
                observe) -> Trajectory:
+    _checks.params_shape(problem.teacher)
     seeds, _, _ = _checks.params_shape(params, problem.d)
     n_steps, every = _checks.count("n_steps", n_steps), _checks.count("every", every)
     if n_steps % every:
@@ -121,7 +119,11 @@ def particle_flow(params: Params, problem: Problem, *, dt: float, n_steps: int,
       observe: ``params -> pytree`` recorded every ``every`` steps and at t = 0 (default: the
         population risk). Pass the same function object across calls to reuse the compilation.
     Returns:
-      :class:`Trajectory`. Raises :class:`DivergenceError` if the particles become non-finite.
+      a :class:`Trajectory`.
+
+    Raises:
+      DivergenceError: if the particles become non-finite (the message names the step).
+      ValueError: for bad shapes, a non-positive step or non-finite parameters.
     """
     dt = _checks.positive("dt", dt)
     return _integrate(params, problem, jax.random.key(0), lr=dt, time_per_step=dt,

@@ -5,14 +5,16 @@ so these functions cost O(N^2 d) and are differentiated exactly by JAX.
 """
 from __future__ import annotations
 
+from functools import partial
+
 import jax
-import jax.numpy as jnp
 
 from .network import Params, Problem, Scaling, output_scale, time_scale
 
 __all__ = ["population_risk", "first_variation", "velocity"]
 
 
+@partial(jax.jit, static_argnames="scaling")
 def population_risk(params: Params, problem: Problem, scaling: Scaling = "mean-field"):
     """R(mu^N) = 1/2 E (f_N(x) - y)^2, exactly.
 
@@ -28,6 +30,7 @@ def population_risk(params: Params, problem: Problem, scaling: Scaling = "mean-f
     return 0.5 * (student - 2.0 * cross + teacher)
 
 
+@partial(jax.jit, static_argnames="scaling")
 def first_variation(theta: Params, params: Params, problem: Problem,
                     scaling: Scaling = "mean-field"):
     """V_mu(theta) = E[(f_mu(x) - y) phi(theta; x)], phi(theta; x) = a sigma(w . x).
@@ -36,7 +39,7 @@ def first_variation(theta: Params, params: Params, problem: Problem,
       theta: the points where V is evaluated, a (M,), w (M, d).
       params: the particles defining mu = mu^N (a (N,), w (N, d)).
     Returns:
-      (M,) values. In the mean-field scaling, grad V_{mu^N}(theta_i) = N grad_{theta_i} R.
+      an (M,) array. In the mean-field scaling ``grad V_{mu^N}(theta_i) = N grad_{theta_i} R``.
     """
     a, w = params
     b, u = problem.teacher
@@ -46,6 +49,7 @@ def first_variation(theta: Params, params: Params, problem: Problem,
     return theta.a * residual
 
 
+@partial(jax.jit, static_argnames="scaling")
 def velocity(params: Params, problem: Problem, scaling: Scaling = "mean-field") -> Params:
     """The particle velocity -time_scale(N) grad_{theta_i} R, as Params of the same shapes.
 

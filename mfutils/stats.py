@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
-from scipy import stats as _st
+from scipy.special import stdtrit
 
 __all__ = ["SlopeFit", "loglog_slope"]
 
@@ -28,6 +28,11 @@ def loglog_slope(x, y, level: float = 0.95) -> SlopeFit:
         raise ValueError("log-log fit needs finite, positive x and y")
     if not 0 < level < 1:
         raise ValueError(f"level must be in (0, 1), got {level}")
-    res = _st.linregress(np.log(x), np.log(y))
-    half = _st.t.ppf(0.5 + level / 2, len(x) - 2) * res.stderr
-    return SlopeFit(float(res.slope), float(res.intercept), (res.slope - half, res.slope + half))
+    lx, ly = np.log(x), np.log(y)
+    lx_c = lx - lx.mean()
+    slope = float(lx_c @ (ly - ly.mean()) / (lx_c @ lx_c))
+    intercept = float(ly.mean() - slope * lx.mean())
+    resid = ly - intercept - slope * lx
+    stderr = np.sqrt(resid @ resid / (len(x) - 2) / (lx_c @ lx_c))
+    half = float(stdtrit(len(x) - 2, 0.5 + level / 2) * stderr)
+    return SlopeFit(slope, intercept, (slope - half, slope + half))

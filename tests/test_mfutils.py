@@ -239,8 +239,9 @@ def test_bad_input_gives_clear_errors(setup):
         mf.ss_sgd(params, problem, jax.random.key(0), alpha=0, n_steps=4)
     with pytest.raises(ValueError, match="lr"):
         mf.online_sgd(params, problem, jax.random.key(0), lr=-1, n_steps=4)
-    with pytest.raises(ValueError, match="non-finite"):  # a Problem validates its teacher too
-        mf.Problem(mf.Params(jnp.asarray([jnp.inf]), jnp.ones((1, 5))), mf.erf, mf.erf)
+    bad_teacher = mf.Problem(mf.Params(jnp.asarray([jnp.inf]), jnp.ones((1, 5))), mf.erf, mf.erf)
+    with pytest.raises(ValueError, match="non-finite"):
+        mf.particle_flow(params, bad_teacher, dt=0.1, n_steps=2)
 
 
 def test_divergence_reports_the_step():
