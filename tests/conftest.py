@@ -1,4 +1,4 @@
-"""Shared test machinery: figure comparison inside the nbval run, and the built book."""
+"""Shared fixture: the book, built once per session from a clean state."""
 from __future__ import annotations
 
 import pathlib
@@ -7,29 +7,7 @@ import sys
 
 import pytest
 
-sys.path.insert(0, str(pathlib.Path(__file__).parent))
-from figures import compare_figures  # noqa: E402
-
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-FIGURE_DIFFS = ROOT / "_build" / "figure-diffs"
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_call(item):
-    """After nbval has re-executed a cell and compared its text, compare its figures.
-
-    nbval skips image/png in its own comparison; this hook reads the outputs it just produced
-    (item.test_outputs) and fails the cell if a stored figure is not reproduced. Cells marked
-    NBVAL_IGNORE_OUTPUT (options['check'] false) are skipped, as nbval skips them.
-    """
-    result = yield
-    outputs = getattr(item, "test_outputs", None)
-    if outputs is not None and getattr(item, "options", {}).get("check", False):
-        label = f"{pathlib.Path(str(item.fspath)).stem}-cell{item.cell_num}"
-        failures = compare_figures(item.cell.outputs, outputs, FIGURE_DIFFS, label)
-        if failures:
-            pytest.fail("figures not reproduced:\n" + "\n".join(failures), pytrace=False)
-    return result
 
 
 class Build:

@@ -1,4 +1,7 @@
-"""The figure comparison used on every notebook cell: it passes on a reproduction, fails on a change."""
+"""The figure comparison used on every notebook cell: it passes on a reproduction, fails on a change.
+
+The end-to-end counterpart (a tampered notebook fails under nbval) is test_nbval_catches_changes.py.
+"""
 import base64
 import io
 
@@ -8,7 +11,7 @@ import numpy as np
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from figures import compare_figures  # noqa: E402
+from nbval_figures import compare_figures  # noqa: E402
 
 
 def figure_output(shift=0.0, size=(4, 3)):

@@ -138,6 +138,23 @@ def test_first_variation_matches_monte_carlo_and_is_the_particle_gradient(setup)
     np.testing.assert_allclose(v.w, -grad_v.w, rtol=1e-4, atol=1e-6)
 
 
+def test_gradient_of_first_variation_matches_monte_carlo(setup):
+    """grad_theta V_mu(theta) = E[(f - y) grad phi], grad_a phi = sigma(w.x), grad_w phi = a sigma'(w.x) x."""
+    problem, params = setup
+    xs = X[:200_000]
+    x32 = jnp.asarray(xs, jnp.float32)
+    resid = np.asarray(mf.network(params, x32, mf.erf) - mf.target(problem, x32), float)
+    a0, w0 = 0.8, RNG.standard_normal(5) * 0.6
+    grad = jax.grad(lambda th: mf.first_variation(
+        mf.Params(th.a[None], th.w[None]), params, problem)[0])(
+        mf.Params(jnp.float32(a0), jnp.asarray(w0, jnp.float32)))
+    z = xs @ w0
+    dsigma = 2 / np.sqrt(np.pi) * np.exp(-z**2)
+    samples = np.concatenate([(resid * sigma_np(mf.erf, z))[:, None],
+                              (resid * a0 * dsigma)[:, None] * xs], axis=1)
+    assert_mc(np.concatenate([[grad.a], np.asarray(grad.w)]), samples)
+
+
 def test_relu_and_hermite_problems_have_exact_risks():
     u = unit(RNG.standard_normal((1, 4)))
     problem = mf.Problem(mf.Params(jnp.ones(1), jnp.asarray(u, jnp.float32)),

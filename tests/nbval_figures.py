@@ -1,10 +1,17 @@
-"""Compare the PNG figures stored in a notebook cell with the ones its re-execution produced."""
+"""pytest plugin: every stored figure of a notebook must be reproduced by its re-execution.
+
+Loaded for the whole session with `-p nbval_figures` (pyproject.toml), not from a conftest.py:
+conftest hooks only see the items of their own directory, and the notebooks live in chapters/.
+"""
 from __future__ import annotations
 
 import base64
 import pathlib
 
+import pytest
 from matplotlib.testing.compare import compare_images
+
+FIGURE_DIFFS = pathlib.Path(__file__).resolve().parent.parent / "_build" / "figure-diffs"
 
 # RMS difference (on the 0-255 scale) tolerated between a stored and a re-rendered figure. Runs on
 # one machine give 0; the margin absorbs antialiasing differences between CPUs, while a moved
@@ -39,3 +46,21 @@ def compare_figures(stored, produced, workdir: pathlib.Path, label: str) -> list
             failures.append(f"{label} figure {k}: RMS {result['rms']:.2f} > {FIGURE_RMS_TOL} "
                             f"(images and diff in {workdir})")
     return failures
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    """After nbval has re-executed a cell and compared its text, compare its figures.
+
+    nbval skips image/png in its own comparison; this hook reads the outputs it just produced
+    (item.test_outputs) and fails the cell if a stored figure is not reproduced. Cells marked
+    NBVAL_IGNORE_OUTPUT (options['check'] false) are skipped, as nbval skips them.
+    """
+    result = yield
+    outputs = getattr(item, "test_outputs", None)
+    if outputs is not None and getattr(item, "options", {}).get("check", False):
+        label = f"{pathlib.Path(str(item.fspath)).stem}-cell{item.cell_num}"
+        failures = compare_figures(item.cell.outputs, outputs, FIGURE_DIFFS, label)
+        if failures:
+            pytest.fail("figures not reproduced:\n" + "\n".join(failures), pytrace=False)
+    return result
