@@ -8,7 +8,8 @@ from .activations import Activation, erf, hermite, hermite_basis, hermite_series
 from .dynamics import DivergenceError, Trajectory, online_sgd, particle_flow, ss_sgd
 from .network import Params, Problem, Scaling, init_params, network, output_scale, target, time_scale
 from .population import first_variation, population_risk, velocity
-from .stats import SlopeFit, loglog_slope
+from .measures import wasserstein1_1d
+from .stats import Estimate, SlopeFit, loglog_slope, variance_interval
 from .testbed import erf_testbed
 
 __version__ = "0.1.0"
@@ -18,5 +19,5 @@ __all__ = [
     "Params", "Problem", "Scaling", "init_params", "network", "target", "output_scale", "time_scale",
     "population_risk", "first_variation", "velocity",
     "Trajectory", "DivergenceError", "particle_flow", "online_sgd", "ss_sgd",
-    "SlopeFit", "loglog_slope", "erf_testbed",
+    "SlopeFit", "loglog_slope", "Estimate", "variance_interval", "wasserstein1_1d", "erf_testbed",
 ]

@@ -1,12 +1,12 @@
-"""Small statistics used to state a chapter's figures: log-log slopes with confidence intervals."""
+"""Small statistics used to state a chapter's figures: slopes and variances with intervals."""
 from __future__ import annotations
 
 from typing import NamedTuple
 
 import numpy as np
-from scipy.special import stdtrit
+from scipy.special import chdtri, stdtrit
 
-__all__ = ["SlopeFit", "loglog_slope"]
+__all__ = ["SlopeFit", "loglog_slope", "Estimate", "variance_interval"]
 
 
 class SlopeFit(NamedTuple):
@@ -36,3 +36,23 @@ def loglog_slope(x, y, level: float = 0.95) -> SlopeFit:
     stderr = np.sqrt(resid @ resid / (len(x) - 2) / (lx_c @ lx_c))
     half = float(stdtrit(len(x) - 2, 0.5 + level / 2) * stderr)
     return SlopeFit(slope, intercept, (slope - half, slope + half))
+
+
+class Estimate(NamedTuple):
+    """A point estimate with a two-sided confidence interval."""
+
+    value: float
+    ci: tuple[float, float]
+
+
+def variance_interval(samples, level: float = 0.95) -> Estimate:
+    """Unbiased sample variance of i.i.d. (approximately Gaussian) samples, with the chi-square
+    interval (n-1) s^2 / chi2_{(1 +- level)/2, n-1}."""
+    s = np.asarray(samples, float)
+    if s.ndim != 1 or len(s) < 3 or not np.all(np.isfinite(s)):
+        raise ValueError("variance_interval needs a 1-D array of at least 3 finite samples")
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), got {level}")
+    n, var = len(s), float(np.var(s, ddof=1))
+    hi_q, lo_q = chdtri(n - 1, (1 - level) / 2), chdtri(n - 1, (1 + level) / 2)
+    return Estimate(var, (float((n - 1) * var / hi_q), float((n - 1) * var / lo_q)))

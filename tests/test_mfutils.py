@@ -286,3 +286,36 @@ def test_loglog_slope_recovers_a_power_law_and_its_interval():
         mf.loglog_slope(x, -x)
     with pytest.raises(ValueError, match="at least 3"):
         mf.loglog_slope(x[:2], x[:2])
+
+
+# ---------------------------------------------------------------- measures (chapter 2)
+
+def test_wasserstein1_1d_exact_values():
+    x = np.array([0.3, -1.2, 2.0, 0.7])
+    assert float(mf.wasserstein1_1d(x, x + 0.25)) == pytest.approx(0.25, abs=1e-6)
+    # equal sizes: mean distance between sorted samples
+    y = np.array([1.0, 0.1, -0.4, 3.0])
+    assert float(mf.wasserstein1_1d(x, y)) == pytest.approx(np.mean(np.abs(np.sort(x) - np.sort(y))),
+                                                            abs=1e-6)
+    # different sizes, by hand: F_x = 1/2 on [0, 1), F_y = 1/3 then 2/3 -> 1/6
+    assert float(mf.wasserstein1_1d(np.array([0.0, 1.0]), np.array([0.0, 0.5, 1.0]))) == \
+        pytest.approx(1 / 6, abs=1e-6)
+
+
+def test_wasserstein1_1d_batches_and_rejects_bad_shapes():
+    xb, yb = RNG.standard_normal((3, 20)), RNG.standard_normal((3, 7))
+    batched = np.asarray(mf.wasserstein1_1d(xb, yb))
+    assert batched.shape == (3,)
+    np.testing.assert_allclose(batched, [float(mf.wasserstein1_1d(a, b)) for a, b in zip(xb, yb)],
+                               rtol=1e-5)
+    with pytest.raises(ValueError, match="matching batch"):
+        mf.wasserstein1_1d(xb, yb[:2])
+
+
+def test_variance_interval_covers_at_its_level():
+    rng = np.random.default_rng(1)
+    hits = [lo <= 4.0 <= hi for lo, hi in
+            (mf.variance_interval(2.0 * rng.standard_normal(50)).ci for _ in range(400))]
+    assert 0.91 < np.mean(hits) < 0.99  # nominal 0.95; binomial s.e. ~0.011
+    with pytest.raises(ValueError, match="at least 3"):
+        mf.variance_interval([1.0, 2.0])
