@@ -5,6 +5,8 @@ f_N(x) = (1/N) sum_i a_i sigma(w_i . x), the risk R(mu), the first variation V_m
 particle gradient flow d theta_i/dt = -grad V_{mu^N}(theta_i).
 """
 from .activations import Activation, erf, hermite, hermite_basis, hermite_series, relu, tanh
+from .chaos import (Coupled, CouplingRun, gronwall_bound, interaction, interaction_jacobian,
+                    mean_field_velocity, squared_distance, synchronous_coupling, velocity_jacobian)
 from .dynamics import DivergenceError, Trajectory, online_sgd, particle_flow, ss_sgd
 from .network import Params, Problem, Scaling, init_params, network, output_scale, target, time_scale
 from .population import first_variation, population_risk, velocity
@@ -19,5 +21,7 @@ __all__ = [
     "Params", "Problem", "Scaling", "init_params", "network", "target", "output_scale", "time_scale",
     "population_risk", "first_variation", "velocity",
     "Trajectory", "DivergenceError", "particle_flow", "online_sgd", "ss_sgd",
+    "Coupled", "CouplingRun", "synchronous_coupling", "squared_distance", "mean_field_velocity",
+    "velocity_jacobian", "interaction", "interaction_jacobian", "gronwall_bound",
     "SlopeFit", "loglog_slope", "Estimate", "variance_interval", "wasserstein1_1d", "erf_testbed",
 ]

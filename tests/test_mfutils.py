@@ -319,3 +319,78 @@ def test_variance_interval_covers_at_its_level():
     assert 0.91 < np.mean(hits) < 0.99  # nominal 0.95; binomial s.e. ~0.011
     with pytest.raises(ValueError, match="at least 3"):
         mf.variance_interval([1.0, 2.0])
+
+
+# ---------------------------------------------------------------- propagation of chaos (chapter 3)
+
+def test_coupling_with_itself_as_reference_stays_together(setup):
+    """If the reference is the interacting system itself, the twins are the neurons."""
+    problem, params = setup
+    run = mf.synchronous_coupling(params, params, problem, dt=0.1, n_steps=30, every=10)
+    assert run.times.shape == (4,) and float(run.observables[0]) == 0.0
+    assert float(np.max(run.observables)) < 1e-8
+
+
+def test_coupling_separates_and_batches(setup):
+    problem, _ = setup
+    p = mf.init_params(jax.random.key(1), 16, 5, seeds=2)
+    r = mf.init_params(jax.random.key(2), 128, 5, seeds=2)
+    run = mf.synchronous_coupling(p, r, problem, dt=0.1, n_steps=20, every=10)
+    assert run.observables.shape == (2, 3) and np.all(run.observables[:, -1] > 1e-5)
+    one = mf.synchronous_coupling(jax.tree.map(lambda x: x[1], p), jax.tree.map(lambda x: x[1], r),
+                                  problem, dt=0.1, n_steps=20, every=10)
+    np.testing.assert_allclose(one.observables, run.observables[1], rtol=1e-4, atol=1e-9)
+    with pytest.raises(ValueError, match="same seed axis"):
+        mf.synchronous_coupling(p, jax.tree.map(lambda x: x[0], r), problem, dt=0.1, n_steps=2)
+
+
+def test_velocity_splits_into_teacher_force_and_pair_interaction(setup):
+    """v_mu(theta) = F(theta) + mean_j K(theta, theta_j); F is v for output weights a_j = 0."""
+    problem, params = setup
+    theta = mf.Params(jnp.asarray([0.7, -1.1]), jnp.asarray(RNG.standard_normal((2, 5)), jnp.float32))
+    v = mf.mean_field_velocity(theta, params, problem)
+    force = mf.mean_field_velocity(theta, mf.Params(jnp.zeros_like(params.a), params.w), problem)
+    n = params.a.shape[0]
+    pairs = [mf.interaction(mf.Params(jnp.repeat(theta.a[k:k + 1], n), jnp.repeat(theta.w[k:k + 1], n, 0)),
+                            params, problem).mean(0) for k in range(2)]
+    total = np.concatenate([force.a[:, None], force.w], axis=1) + np.stack(pairs)
+    np.testing.assert_allclose(np.concatenate([v.a[:, None], v.w], axis=1), total, rtol=1e-4, atol=1e-6)
+    # at the particles it is the particle velocity
+    at = mf.mean_field_velocity(params, params, problem)
+    np.testing.assert_allclose(at.w, mf.velocity(params, problem).w, rtol=1e-4, atol=1e-6)
+
+
+def test_jacobians_match_finite_differences(setup):
+    problem, params = setup
+    theta = mf.Params(jnp.asarray([0.9]), jnp.asarray(RNG.standard_normal((1, 5)) * 0.5, jnp.float32))
+    jac = np.asarray(mf.velocity_jacobian(theta, params, problem))[0]
+    np.testing.assert_allclose(jac, jac.T, atol=1e-5)  # v is a gradient field
+
+    def v_flat(z):
+        v = mf.mean_field_velocity(mf.Params(jnp.asarray(z[:1], jnp.float32),
+                                             jnp.asarray(z[None, 1:], jnp.float32)), params, problem)
+        return np.concatenate([np.asarray(v.a), np.asarray(v.w[0])]).astype(float)
+
+    z0, h = np.concatenate([np.asarray(theta.a), np.asarray(theta.w[0])]).astype(float), 1e-2
+    fd = np.stack([(v_flat(z0 + h * e) - v_flat(z0 - h * e)) / (2 * h) for e in np.eye(6)], axis=1)
+    np.testing.assert_allclose(jac, fd, atol=2e-3)
+    other = mf.Params(jnp.asarray([-0.4]), jnp.asarray(RNG.standard_normal((1, 5)) * 0.5, jnp.float32))
+    kj = np.asarray(mf.interaction_jacobian(theta, other, problem))[0]
+
+    def k_flat(zp):
+        return np.asarray(mf.interaction(theta, mf.Params(jnp.asarray(zp[:1], jnp.float32),
+                                                          jnp.asarray(zp[None, 1:], jnp.float32)),
+                                         problem))[0].astype(float)
+
+    zp0 = np.concatenate([np.asarray(other.a), np.asarray(other.w[0])]).astype(float)
+    fd = np.stack([(k_flat(zp0 + h * e) - k_flat(zp0 - h * e)) / (2 * h) for e in np.eye(6)], axis=1)
+    np.testing.assert_allclose(kj, fd, atol=2e-3)
+
+
+def test_gronwall_bound_formula_and_inputs():
+    t = np.array([0.0, 0.5, 1.0])
+    np.testing.assert_allclose(mf.gronwall_bound(t, 100, 2.0, 3.0), 3.0 / (2.0 * 10) * np.expm1(4.0 * t))
+    with pytest.raises(ValueError):
+        mf.gronwall_bound(t, 100, 0.0, 1.0)
+    with pytest.raises(ValueError):
+        mf.gronwall_bound(t, 0, 1.0, 1.0)
