@@ -127,6 +127,8 @@ CHAPTERS = {
     "chapters/ch02_lln.html": ({"definition": 1, "proposition": 2, "theorem": 1},
                                ["fig-lln-variance", "fig-sgd-collapse", "fig-w1", "fig-particles"],
                                "Fig. 2.1"),
+    "chapters/ch03_chaos.html": ({"definition": 2, "theorem": 1},
+                                 ["fig-coupling", "fig-local-global", "fig-coupling-n"], "Fig. 3.1"),
 }
 
 
