@@ -118,6 +118,12 @@ def test_page_loads_typesets_and_shows_its_images(visit, path):
     broken = page.evaluate("[...document.images].filter(i => !(i.complete && i.naturalWidth > 0))"
                            ".map(i => i.src)")
     assert not broken, f"images that did not load: {broken}"
+    # at a 1280-pixel window, no display equation may be wider than the text column
+    overflowing = page.evaluate("""[...document.querySelectorAll('mjx-container[display="true"]')]
+        .filter(m => m.firstElementChild.getBoundingClientRect().width >
+                     m.parentElement.getBoundingClientRect().width + 1)
+        .map(m => m.textContent.slice(0, 60))""")
+    assert not overflowing, f"display equations wider than the column: {overflowing}"
 
 
 CHAPTERS = {
