@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import _checks
-from .dynamics import DivergenceError, _simulate
+from .dynamics import _checked_seeds, _integrate
 from .network import Params, Problem
 from .population import first_variation, velocity
 
@@ -40,6 +40,11 @@ class CouplingRun(NamedTuple):
     observables: Any
 
 
+def _flat(theta: Params):
+    """Particles as rows of coordinates (a, w_1, ..., w_d): shape (M, 1 + d)."""
+    return jnp.concatenate([theta.a[:, None], theta.w], axis=1)
+
+
 def mean_field_velocity(theta: Params, params: Params, problem: Problem) -> Params:
     """v_mu(theta) = -grad V_mu(theta) at points theta (a (M,), w (M, d)), mu the measure of params."""
     return jax.tree.map(jnp.negative, jax.grad(
@@ -53,10 +58,9 @@ def velocity_jacobian(theta: Params, params: Params, problem: Problem):
     """
     def v_single(z):
         v = mean_field_velocity(Params(z[:1], z[None, 1:]), params, problem)
-        return jnp.concatenate([v.a, v.w[0]])
+        return _flat(v)[0]
 
-    z = jnp.concatenate([theta.a[:, None], theta.w], axis=1)
-    return jax.vmap(jax.jacfwd(v_single))(z)
+    return jax.vmap(jax.jacfwd(v_single))(_flat(theta))
 
 
 def _pair_potential(z, zp, problem):
@@ -66,15 +70,13 @@ def _pair_potential(z, zp, problem):
 
 def interaction(theta: Params, theta_p: Params, problem: Problem):
     """K(theta_i, theta'_i) = -grad_theta [a a' k(w, w')] for paired rows, shape (M, 1 + d)."""
-    z = jnp.concatenate([theta.a[:, None], theta.w], axis=1)
-    zp = jnp.concatenate([theta_p.a[:, None], theta_p.w], axis=1)
+    z, zp = _flat(theta), _flat(theta_p)
     return -jax.vmap(jax.grad(_pair_potential), (0, 0, None))(z, zp, problem)
 
 
 def interaction_jacobian(theta: Params, theta_p: Params, problem: Problem):
     """grad_{theta'} K(theta_i, theta'_i) for paired rows, shape (M, 1 + d, 1 + d)."""
-    z = jnp.concatenate([theta.a[:, None], theta.w], axis=1)
-    zp = jnp.concatenate([theta_p.a[:, None], theta_p.w], axis=1)
+    z, zp = _flat(theta), _flat(theta_p)
     k = lambda z, zp: -jax.grad(_pair_potential)(z, zp, problem)  # noqa: E731
     return jax.vmap(jax.jacfwd(k, argnums=1))(z, zp)
 
@@ -106,26 +108,15 @@ def synchronous_coupling(params: Params, reference: Params, problem: Problem, *,
       observe: ``Coupled -> pytree``, recorded every ``every`` steps and at t = 0. The default
         records ``mean_i |theta_i - theta_bar_i|^2``.
     """
-    _checks.params_shape(problem.teacher)
-    seeds, n, _ = _checks.params_shape(params, problem.d)
-    seeds_ref, n_ref, _ = _checks.params_shape(reference, problem.d)
-    if seeds != seeds_ref:
-        raise ValueError(f"params and reference need the same seed axis, got {seeds} and {seeds_ref}")
+    seeds = _checked_seeds(params, problem)
+    if _checks.params_shape(reference, problem.d)[0] != seeds:
+        raise ValueError("params and reference need the same seed axis")
     dt = _checks.positive("dt", dt)
-    n_steps, every = _checks.count("n_steps", n_steps), _checks.count("every", every)
-    if n_steps % every:
-        raise ValueError(f"n_steps = {n_steps} must be a multiple of every = {every}")
-    observe = squared_distance if observe is None else observe
-    state = Coupled(params, params, reference)
-    key = jax.random.key(0) if seeds is None else jax.random.split(jax.random.key(0), seeds)
-    final, records, bad = _simulate(state, problem, key, dt, step=_coupled_step,
-                                    scaling="mean-field", n_steps=n_steps, every=every,
-                                    observe=observe, batched=seeds is not None)
-    if _checks.is_concrete(bad) and (np.asarray(bad) >= 0).any():
-        k = int(np.max(bad))
-        raise DivergenceError(f"the coupling became non-finite at step {k} of {n_steps}, "
-                              f"t = {k * dt:.4g}: reduce dt")
-    return CouplingRun(final, jnp.arange(n_steps // every + 1) * (every * dt), records)
+    final, times, records = _integrate(
+        Coupled(params, params, reference), problem, jax.random.key(0), seeds=seeds, lr=dt,
+        time_per_step=dt, step=_coupled_step, scaling="mean-field", n_steps=n_steps, every=every,
+        observe=squared_distance if observe is None else observe)
+    return CouplingRun(final, times, records)
 
 
 def squared_distance(state: Coupled):

@@ -77,20 +77,26 @@ def _simulate(params, problem, key, lr, *, step, scaling, n_steps, every, observ
     return jax.vmap(run)(params, key) if batched else run(params, key)
 
 
-def _integrate(params, problem, key, *, lr, time_per_step, step, scaling, n_steps, every,
-               observe) -> Trajectory:
+def _checked_seeds(params, problem) -> int | None:
+    """Validate the teacher and the particles; return the seed count (None if unbatched)."""
     _checks.params_shape(problem.teacher)
-    seeds, _, _ = _checks.params_shape(params, problem.d)
+    return _checks.params_shape(params, problem.d)[0]
+
+
+def _integrate(state, problem, key, *, seeds, lr, time_per_step, step, scaling, n_steps, every,
+               observe):
+    """Check the schedule, run `step` from `state` (vmapped over `seeds` unless None), and raise
+    DivergenceError on non-finite particles. Returns (final state, record times, records)."""
     n_steps, every = _checks.count("n_steps", n_steps), _checks.count("every", every)
     if n_steps % every:
         raise ValueError(f"n_steps = {n_steps} must be a multiple of every = {every}")
     if observe is not None and not callable(observe):
-        raise ValueError("observe must be a function params -> pytree (or None for the risk)")
+        raise ValueError("observe must be a function of the state (or None for the risk)")
     if seeds is not None:
         key = jax.random.split(key, seeds)
-    p, records, bad = _simulate(params, problem, key, lr, step=step, scaling=scaling,
-                                n_steps=n_steps, every=every, observe=observe,
-                                batched=seeds is not None)
+    final, records, bad = _simulate(state, problem, key, lr, step=step, scaling=scaling,
+                                    n_steps=n_steps, every=every, observe=observe,
+                                    batched=seeds is not None)
     if _checks.is_concrete(bad):
         bad = np.atleast_1d(np.asarray(bad))
         if (bad >= 0).any():
@@ -100,8 +106,7 @@ def _integrate(params, problem, key, *, lr, time_per_step, step, scaling, n_step
             raise DivergenceError(
                 f"the run became non-finite at step {k} of {n_steps}, t = {k * time_per_step:.4g}"
                 f"{where}: reduce the step size")
-    times = jnp.arange(n_steps // every + 1) * (every * time_per_step)
-    return Trajectory(p, times, records)
+    return final, jnp.arange(n_steps // every + 1) * (every * time_per_step), records
 
 
 def particle_flow(params: Params, problem: Problem, *, dt: float, n_steps: int,
@@ -126,9 +131,10 @@ def particle_flow(params: Params, problem: Problem, *, dt: float, n_steps: int,
       ValueError: for bad shapes, a non-positive step or non-finite parameters.
     """
     dt = _checks.positive("dt", dt)
-    return _integrate(params, problem, jax.random.key(0), lr=dt, time_per_step=dt,
-                      step=_flow_step, scaling=scaling, n_steps=n_steps, every=every,
-                      observe=observe)
+    return Trajectory(*_integrate(params, problem, jax.random.key(0),
+                                  seeds=_checked_seeds(params, problem), lr=dt, time_per_step=dt,
+                                  step=_flow_step, scaling=scaling, n_steps=n_steps, every=every,
+                                  observe=observe))
 
 
 def online_sgd(params: Params, problem: Problem, key, *, lr: float, n_steps: int,
@@ -143,8 +149,9 @@ def online_sgd(params: Params, problem: Problem, key, *, lr: float, n_steps: int
     ``key`` seeds the samples (split per seed for seed-batched params).
     """
     lr = _checks.positive("lr", lr)
-    return _integrate(params, problem, key, lr=lr, time_per_step=lr, step=_sgd_step,
-                      scaling=scaling, n_steps=n_steps, observe=observe, every=every)
+    return Trajectory(*_integrate(params, problem, key, seeds=_checked_seeds(params, problem),
+                                  lr=lr, time_per_step=lr, step=_sgd_step, scaling=scaling,
+                                  n_steps=n_steps, observe=observe, every=every))
 
 
 def ss_sgd(params: Params, problem: Problem, key, *, alpha: float, n_steps: int,
@@ -155,6 +162,8 @@ def ss_sgd(params: Params, problem: Problem, key, *, alpha: float, n_steps: int,
     run at rate alpha (for alpha = 1, :func:`particle_flow` at the same t).
     """
     alpha = _checks.positive("alpha", alpha)
-    _, n, _ = _checks.params_shape(params, problem.d)
-    return _integrate(params, problem, key, lr=alpha / n, time_per_step=1.0 / n, step=_sgd_step,
-                      scaling="mean-field", n_steps=n_steps, observe=observe, every=every)
+    seeds = _checked_seeds(params, problem)
+    n = params.a.shape[-1]
+    return Trajectory(*_integrate(params, problem, key, seeds=seeds, lr=alpha / n,
+                                  time_per_step=1.0 / n, step=_sgd_step, scaling="mean-field",
+                                  n_steps=n_steps, observe=observe, every=every))
