@@ -30,6 +30,12 @@ def count(name: str, value, minimum: int = 1) -> int:
     return int(value)
 
 
+def level(value) -> None:
+    """A confidence level strictly between 0 and 1."""
+    if not 0 < value < 1:
+        raise ValueError(f"level must be in (0, 1), got {value}")
+
+
 def params_shape(params, d: int | None = None) -> tuple[int | None, int, int]:
     """Check a (possibly seed-batched) Params pytree; return (seeds or None, N, d).
 

@@ -68,17 +68,20 @@ def _pair_potential(z, zp, problem):
     return z[0] * zp[0] * problem.sigma.kernel(z[None, 1:], zp[None, 1:])[0, 0]
 
 
+def _pair_interaction(z, zp, problem):
+    """K(z, zp) = -grad_z [a a' k(w, w')] for one pair of flat particles."""
+    return -jax.grad(_pair_potential)(z, zp, problem)
+
+
 def interaction(theta: Params, theta_p: Params, problem: Problem):
     """K(theta_i, theta'_i) = -grad_theta [a a' k(w, w')] for paired rows, shape (M, 1 + d)."""
-    z, zp = _flat(theta), _flat(theta_p)
-    return -jax.vmap(jax.grad(_pair_potential), (0, 0, None))(z, zp, problem)
+    return jax.vmap(_pair_interaction, (0, 0, None))(_flat(theta), _flat(theta_p), problem)
 
 
 def interaction_jacobian(theta: Params, theta_p: Params, problem: Problem):
     """grad_{theta'} K(theta_i, theta'_i) for paired rows, shape (M, 1 + d, 1 + d)."""
-    z, zp = _flat(theta), _flat(theta_p)
-    k = lambda z, zp: -jax.grad(_pair_potential)(z, zp, problem)  # noqa: E731
-    return jax.vmap(jax.jacfwd(k, argnums=1))(z, zp)
+    return jax.vmap(jax.jacfwd(_pair_interaction, argnums=1), (0, 0, None))(
+        _flat(theta), _flat(theta_p), problem)
 
 
 def _coupled_step(state, problem, key, k, lr, scaling):

@@ -6,6 +6,8 @@ from typing import NamedTuple
 import numpy as np
 from scipy.special import chdtri, stdtrit
 
+from . import _checks
+
 __all__ = ["SlopeFit", "loglog_slope", "Estimate", "variance_interval"]
 
 
@@ -26,8 +28,7 @@ def loglog_slope(x, y, level: float = 0.95) -> SlopeFit:
         raise ValueError("a slope with an interval needs at least 3 points")
     if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y)) and np.all(x > 0) and np.all(y > 0)):
         raise ValueError("log-log fit needs finite, positive x and y")
-    if not 0 < level < 1:
-        raise ValueError(f"level must be in (0, 1), got {level}")
+    _checks.level(level)
     lx, ly = np.log(x), np.log(y)
     lx_c = lx - lx.mean()
     slope = float(lx_c @ (ly - ly.mean()) / (lx_c @ lx_c))
@@ -51,8 +52,7 @@ def variance_interval(samples, level: float = 0.95) -> Estimate:
     s = np.asarray(samples, float)
     if s.ndim != 1 or len(s) < 3 or not np.all(np.isfinite(s)):
         raise ValueError("variance_interval needs a 1-D array of at least 3 finite samples")
-    if not 0 < level < 1:
-        raise ValueError(f"level must be in (0, 1), got {level}")
+    _checks.level(level)
     n, var = len(s), float(np.var(s, ddof=1))
     hi_q, lo_q = chdtri(n - 1, (1 - level) / 2), chdtri(n - 1, (1 + level) / 2)
     return Estimate(var, (float((n - 1) * var / hi_q), float((n - 1) * var / lo_q)))
