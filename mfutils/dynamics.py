@@ -62,7 +62,7 @@ def _simulate(params, problem, key, lr, *, step, scaling, n_steps, every, observ
             p, bad = carry
             p = step(p, problem, key, k, lr, scaling)
             finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(p)]))
-            return (p, jnp.where((bad < 0) & ~finite, k + 1, bad)), None
+            return (p, jnp.where((bad < 0) & ~finite, (k + 1).astype(bad.dtype), bad)), None
 
         def outer(carry, r):
             carry, _ = jax.lax.scan(inner, carry, r * every + jnp.arange(every))
