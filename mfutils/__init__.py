@@ -9,9 +9,10 @@ from .chaos import (Coupled, CouplingRun, gronwall_bound, interaction, interacti
                     mean_field_velocity, squared_distance, synchronous_coupling, velocity_jacobian)
 from .dynamics import DivergenceError, Trajectory, online_sgd, particle_flow, ss_sgd
 from .network import Params, Problem, Scaling, init_params, network, output_scale, target, time_scale
-from .population import first_variation, population_risk, velocity
+from .population import first_variation, population_risk, velocity, weighted_first_variation
+from .fluctuations import Influence, influence_function, influence_variance, weighted_velocity
 from .measures import wasserstein1_1d
-from .stats import Estimate, SlopeFit, loglog_slope, variance_interval
+from .stats import Estimate, LineFit, SlopeFit, line_fit, loglog_slope, variance_interval
 from .testbed import erf_testbed
 
 __version__ = "0.1.0"
@@ -19,9 +20,10 @@ __version__ = "0.1.0"
 __all__ = [
     "Activation", "erf", "tanh", "relu", "hermite", "hermite_series", "hermite_basis",
     "Params", "Problem", "Scaling", "init_params", "network", "target", "output_scale", "time_scale",
-    "population_risk", "first_variation", "velocity",
+    "population_risk", "first_variation", "weighted_first_variation", "velocity",
     "Trajectory", "DivergenceError", "particle_flow", "online_sgd", "ss_sgd",
     "Coupled", "CouplingRun", "synchronous_coupling", "squared_distance", "mean_field_velocity",
     "velocity_jacobian", "interaction", "interaction_jacobian", "gronwall_bound",
-    "SlopeFit", "loglog_slope", "Estimate", "variance_interval", "wasserstein1_1d", "erf_testbed",
+    "Influence", "weighted_velocity", "influence_function", "influence_variance",
+    "LineFit", "line_fit", "SlopeFit", "loglog_slope", "Estimate", "variance_interval", "wasserstein1_1d", "erf_testbed",
 ]

@@ -11,7 +11,7 @@ import jax
 
 from .network import Params, Problem, Scaling, output_scale, time_scale
 
-__all__ = ["population_risk", "first_variation", "velocity"]
+__all__ = ["population_risk", "first_variation", "weighted_first_variation", "velocity"]
 
 
 @partial(jax.jit, static_argnames="scaling")
@@ -41,11 +41,21 @@ def first_variation(theta: Params, params: Params, problem: Problem,
     Returns:
       an (M,) array. In the mean-field scaling ``grad V_{mu^N}(theta_i) = N grad_{theta_i} R``.
     """
-    a, w = params
+    return weighted_first_variation(theta, params, output_scale(params.a.shape[-1], scaling),
+                                    problem)
+
+
+@jax.jit
+def weighted_first_variation(theta: Params, params: Params, weights, problem: Problem):
+    """V_mu(theta) for the weighted measure mu = sum_j m_j delta_{theta_j}, weights m (N,) or a
+    scalar (m_j = 1/N gives :func:`first_variation`); theta: a (M,), w (M, d). Returns (M,).
+
+    The weights need not sum to one: this is what lets chapter 4 differentiate with respect to them.
+    """
     b, u = problem.teacher
-    s = output_scale(a.shape[-1], scaling)
     sig = problem.sigma
-    residual = s * sig.kernel(theta.w, w) @ a - sig.kernel(theta.w, u, problem.sigma_star) @ b
+    residual = (sig.kernel(theta.w, params.w) @ (weights * params.a)
+                - sig.kernel(theta.w, u, problem.sigma_star) @ b)
     return theta.a * residual
 
 

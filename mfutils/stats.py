@@ -8,7 +8,39 @@ from scipy.special import chdtri, stdtrit
 
 from . import _checks
 
-__all__ = ["SlopeFit", "loglog_slope", "Estimate", "variance_interval"]
+__all__ = ["LineFit", "line_fit", "SlopeFit", "loglog_slope", "Estimate", "variance_interval"]
+
+
+class LineFit(NamedTuple):
+    """Least-squares line y = intercept + slope x, with two-sided t intervals (n - 2 d.o.f.)."""
+
+    slope: float
+    intercept: float
+    slope_ci: tuple[float, float]
+    intercept_ci: tuple[float, float]
+
+
+def line_fit(x, y, level: float = 0.95) -> LineFit:
+    """Ordinary least squares y = intercept + slope x; needs >= 3 finite points, not all at one x."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    if x.shape != y.shape or x.ndim != 1:
+        raise ValueError(f"x and y must be 1-D of the same length, got {x.shape} and {y.shape}")
+    if len(x) < 3:
+        raise ValueError("a fit with intervals needs at least 3 points")
+    if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
+        raise ValueError("x and y must be finite")
+    _checks.level(level)
+    xc = x - x.mean()
+    if not (xc @ xc) > 0:
+        raise ValueError("x must take at least two distinct values")
+    slope = float(xc @ (y - y.mean()) / (xc @ xc))
+    intercept = float(y.mean() - slope * x.mean())
+    resid = y - intercept - slope * x
+    s2 = resid @ resid / (len(x) - 2)
+    q = float(stdtrit(len(x) - 2, 0.5 + level / 2))
+    hs = q * float(np.sqrt(s2 / (xc @ xc)))
+    hi = q * float(np.sqrt(s2 * (1 / len(x) + x.mean() ** 2 / (xc @ xc))))
+    return LineFit(slope, intercept, (slope - hs, slope + hs), (intercept - hi, intercept + hi))
 
 
 class SlopeFit(NamedTuple):
@@ -24,19 +56,10 @@ def loglog_slope(x, y, level: float = 0.95) -> SlopeFit:
     x, y = np.asarray(x, float), np.asarray(y, float)
     if x.shape != y.shape or x.ndim != 1:
         raise ValueError(f"x and y must be 1-D of the same length, got {x.shape} and {y.shape}")
-    if len(x) < 3:
-        raise ValueError("a slope with an interval needs at least 3 points")
     if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y)) and np.all(x > 0) and np.all(y > 0)):
         raise ValueError("log-log fit needs finite, positive x and y")
-    _checks.level(level)
-    lx, ly = np.log(x), np.log(y)
-    lx_c = lx - lx.mean()
-    slope = float(lx_c @ (ly - ly.mean()) / (lx_c @ lx_c))
-    intercept = float(ly.mean() - slope * lx.mean())
-    resid = ly - intercept - slope * lx
-    stderr = np.sqrt(resid @ resid / (len(x) - 2) / (lx_c @ lx_c))
-    half = float(stdtrit(len(x) - 2, 0.5 + level / 2) * stderr)
-    return SlopeFit(slope, intercept, (slope - half, slope + half))
+    fit = line_fit(np.log(x), np.log(y), level)
+    return SlopeFit(fit.slope, fit.intercept, fit.slope_ci)
 
 
 class Estimate(NamedTuple):

@@ -394,3 +394,91 @@ def test_gronwall_bound_formula_and_inputs():
         mf.gronwall_bound(t, 100, 0.0, 1.0)
     with pytest.raises(ValueError):
         mf.gronwall_bound(t, 0, 1.0, 1.0)
+
+
+# ---------------------------------------------------------------- fluctuations (chapter 4)
+
+def test_weighted_velocity_with_uniform_weights_is_the_particle_velocity(setup):
+    problem, params = setup
+    n = params.a.shape[0]
+    v = mf.weighted_velocity(params, jnp.full(n, 1.0 / n), problem)
+    ref = mf.velocity(params, problem)
+    for x, y in zip(v, ref):
+        np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=1e-4, atol=1e-6)
+    # weights 2/N: the field of the measure whose output weights are doubled, felt by the same points
+    v2 = mf.weighted_velocity(params, jnp.full(n, 2.0 / n), problem)
+    field = mf.mean_field_velocity(params, params._replace(a=2 * params.a), problem)
+    for x, y in zip(v2, field):
+        np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=1e-4, atol=1e-6)
+
+
+def test_influence_at_time_zero_is_the_unit(setup):
+    problem, params = setup
+    x0 = jnp.asarray(RNG.standard_normal((2, problem.d)), jnp.float32)
+    inf = mf.influence_function(params, problem, x0, dt=0.1, n_steps=4, every=2)
+    assert inf.times.shape == (3,) and inf.outputs.shape == (3, 2)
+    assert inf.values.shape == (3, 2, params.a.shape[0])
+    unit = np.asarray(params.a)[:, None] * np.asarray(problem.sigma(params.w @ x0.T))
+    np.testing.assert_allclose(np.asarray(inf.values[0]), unit.T, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(inf.outputs[0]),
+                               np.asarray(mf.network(params, x0, problem.sigma)), rtol=1e-5)
+
+
+def test_influence_predicts_the_effect_of_duplicating_a_neuron():
+    """Adding a copy of neuron j turns mu into (N mu + delta_j)/(N + 1), so
+    (N + 1)(f_{N+1}(x0, t) - f_N(x0, t)) = Phi_t(theta_j) - <Phi_t, mu> + O(1/N)."""
+    problem = mf.erf_testbed(d=5)
+    n = 48
+    params = mf.init_params(jax.random.key(5), n, problem.d)
+    x0 = jnp.array([[1.0, 0.0, 0.0, 0.0, 0.0], [0.3, -0.6, 0.2, 0.4, 0.1]])
+    probe = lambda p: mf.network(p, x0, problem.sigma)  # noqa: E731
+    inf = mf.influence_function(params, problem, x0, dt=0.1, n_steps=15, every=15)
+    base = mf.particle_flow(params, problem, dt=0.1, n_steps=15, every=15, observe=probe)
+    dup = jax.tree.map(lambda x: jnp.concatenate([jnp.broadcast_to(x, (n,) + x.shape),
+                                                  x[:, None]], axis=1), params)  # seed j: + copy of j
+    runs = mf.particle_flow(dup, problem, dt=0.1, n_steps=15, every=15, observe=probe)
+    measured = (n + 1) * (np.asarray(runs.observables)[:, -1] - np.asarray(base.observables)[-1])
+    phi = np.asarray(inf.values[-1]).T                                  # (n, P)
+    predicted = phi - phi.mean(axis=0)
+    err = np.abs(measured - predicted).max()
+    assert err < 0.1 * np.abs(predicted).max(), err
+    assert np.corrcoef(measured.ravel(), predicted.ravel())[0, 1] > 0.99
+
+
+def test_influence_variance_and_errors(setup):
+    problem, _ = setup
+    refs = mf.init_params(jax.random.key(9), 32, problem.d, seeds=4)
+    x0 = jnp.ones((1, problem.d))
+    inf = mf.influence_function(refs, problem, x0, dt=0.1, n_steps=2, every=1)
+    assert inf.values.shape == (4, 3, 1, 32) and inf.outputs.shape == (4, 3, 1)
+    est = mf.influence_variance(inf)
+    assert est.value.shape == (3, 1) and np.all(est.ci[0] < est.value) and np.all(est.value < est.ci[1])
+    per_ref = np.asarray(inf.values).var(axis=-1, ddof=1).mean(axis=0)
+    np.testing.assert_allclose(est.value, per_ref, rtol=1e-6)
+    single = mf.influence_variance(jax.tree.map(lambda x: x[0], inf))
+    assert np.isnan(single.ci[0]) and single.value.shape == (3, 1)
+    with pytest.raises(ValueError, match="at least 2"):
+        mf.influence_variance(jax.tree.map(lambda x: x[:1], inf))
+    with pytest.raises(ValueError, match="x0 must have shape"):
+        mf.influence_function(refs, problem, jnp.ones(problem.d), dt=0.1, n_steps=2)
+    with pytest.raises(ValueError, match="non-finite"):
+        mf.influence_function(refs, problem, jnp.full((1, problem.d), jnp.nan), dt=0.1, n_steps=2)
+    with pytest.raises(ValueError, match="multiple"):
+        mf.influence_function(refs, problem, x0, dt=0.1, n_steps=3, every=2)
+    with pytest.raises(ValueError, match="dt"):
+        mf.influence_function(refs, problem, x0, dt=-1.0, n_steps=2)
+
+
+def test_line_fit_recovers_a_line_and_covers_at_its_level():
+    rng = np.random.default_rng(3)
+    x = np.linspace(0.0, 4.0, 9)
+    hits = []
+    for _ in range(300):
+        fit = mf.line_fit(x, 0.5 + 2.0 * x + 0.3 * rng.standard_normal(x.size))
+        hits.append((fit.intercept_ci[0] <= 0.5 <= fit.intercept_ci[1],
+                     fit.slope_ci[0] <= 2.0 <= fit.slope_ci[1]))
+    assert np.all((0.9 < np.mean(hits, axis=0)) & (np.mean(hits, axis=0) < 0.99))
+    with pytest.raises(ValueError, match="distinct"):
+        mf.line_fit([1.0, 1.0, 1.0], [1.0, 2.0, 3.0])
+    with pytest.raises(ValueError, match="finite"):
+        mf.line_fit([0.0, 1.0, 2.0], [1.0, np.nan, 3.0])
