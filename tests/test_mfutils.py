@@ -482,3 +482,20 @@ def test_line_fit_recovers_a_line_and_covers_at_its_level():
         mf.line_fit([1.0, 1.0, 1.0], [1.0, 2.0, 3.0])
     with pytest.raises(ValueError, match="finite"):
         mf.line_fit([0.0, 1.0, 2.0], [1.0, np.nan, 3.0])
+
+
+def test_dynamics_run_in_float64():
+    """With JAX_ENABLE_X64 (chapter 6's exact errors need it) the flows keep their dtype and run."""
+    import os
+    import subprocess
+    import sys
+    code = ("import jax, jax.numpy as jnp, mfutils as mf\n"
+            "pb = mf.erf_testbed(d=4, dtype=jnp.float64)\n"
+            "p = mf.init_params(jax.random.key(0), 8, 4, seeds=2, dtype=jnp.float64)\n"
+            "tr = mf.particle_flow(p, pb, dt=0.1, n_steps=4, every=2)\n"
+            "sgd = mf.online_sgd(p, pb, jax.random.key(1), lr=0.01, n_steps=4)\n"
+            "assert tr.params.a.dtype == jnp.float64 and tr.observables.dtype == jnp.float64\n"
+            "assert sgd.params.w.dtype == jnp.float64\n")
+    env = dict(os.environ, JAX_ENABLE_X64="1", JAX_PLATFORMS="cpu")
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
