@@ -135,6 +135,9 @@ CHAPTERS = {
                                "Fig. 2.1"),
     "chapters/ch03_chaos.html": ({"definition": 2, "theorem": 1},
                                  ["fig-coupling", "fig-local-global", "fig-coupling-n"], "Fig. 3.1"),
+    "chapters/ch04_clt.html": ({"definition": 2, "proposition": 2},
+                               ["fig-clt-hist", "fig-clt-variance", "fig-sgd-variance", "fig-clt-vanish"],
+                               "Fig. 4.1"),
 }
 
 
