@@ -15,7 +15,7 @@ import numpy as np
 from . import _checks
 from .dynamics import _checked_seeds, _integrate
 from .network import Params, Problem
-from .population import first_variation, velocity
+from .population import velocity, weighted_first_variation
 
 __all__ = ["Coupled", "CouplingRun", "synchronous_coupling", "squared_distance", "mean_field_velocity",
            "velocity_jacobian", "interaction", "interaction_jacobian", "gronwall_bound"]
@@ -45,10 +45,12 @@ def _flat(theta: Params):
     return jnp.concatenate([theta.a[:, None], theta.w], axis=1)
 
 
-def mean_field_velocity(theta: Params, params: Params, problem: Problem) -> Params:
-    """v_mu(theta) = -grad V_mu(theta) at points theta (a (M,), w (M, d)), mu the measure of params."""
+def mean_field_velocity(theta: Params, params: Params, problem: Problem, weights=None) -> Params:
+    """v_mu(theta) = -grad V_mu(theta) at points theta (a (M,), w (M, d)), mu the measure of params:
+    the empirical measure, or sum_j m_j delta_{theta_j} for ``weights`` m (N,)."""
+    m = 1.0 / params.a.shape[-1] if weights is None else weights
     return jax.tree.map(jnp.negative, jax.grad(
-        lambda th: first_variation(th, params, problem).sum())(theta))
+        lambda th: weighted_first_variation(th, params, m, problem).sum())(theta))
 
 
 def velocity_jacobian(theta: Params, params: Params, problem: Problem):

@@ -22,9 +22,9 @@ import numpy as np
 from scipy.special import stdtrit
 
 from . import _checks
+from .chaos import mean_field_velocity
 from .dynamics import DivergenceError, _checked_seeds, _integrate
 from .network import Params, Problem
-from .population import weighted_first_variation
 from .stats import Estimate
 
 __all__ = ["Influence", "weighted_velocity", "influence_function", "influence_variance"]
@@ -52,8 +52,7 @@ def weighted_velocity(params: Params, weights, problem: Problem) -> Params:
     """-grad V_mu(theta_i) for mu = sum_j m_j delta_{theta_j}: each particle moves in the velocity
     field of the weighted measure, whatever its own weight. With m_j = 1/N this is
     :func:`mfutils.velocity` in the mean-field scaling."""
-    grad = jax.grad(lambda th: weighted_first_variation(th, params, weights, problem).sum())(params)
-    return jax.tree.map(jnp.negative, grad)
+    return mean_field_velocity(params, params, problem, weights)
 
 
 @partial(jax.checkpoint, static_argnums=(5,))
@@ -68,12 +67,13 @@ def _probe(state, sigma):
 
 
 def _outputs(weights, reference, x0, problem, dt, n_steps, every):
-    """f(x0_p, t) at the record times, shape (R + 1, P), as a function of the weights m."""
-    _, _, records = _integrate(_Weighted(reference, weights, x0), problem, jax.random.key(0),
-                               seeds=None, lr=dt, time_per_step=dt, step=_weighted_step,
-                               scaling="mean-field", n_steps=n_steps, every=every,
-                               observe=partial(_probe, sigma=problem.sigma))
-    return records
+    """f(x0_p, t) at the record times, shape (R + 1, P), as a function of the weights m; with the
+    records and their times again as auxiliary output (for ``jax.jacrev(..., has_aux=True)``)."""
+    _, times, records = _integrate(_Weighted(reference, weights, x0), problem, jax.random.key(0),
+                                   seeds=None, lr=dt, time_per_step=dt, step=_weighted_step,
+                                   scaling="mean-field", n_steps=n_steps, every=every,
+                                   observe=partial(_probe, sigma=problem.sigma))
+    return records, (records, times)
 
 
 @partial(jax.jit, static_argnames=("n_steps", "every"))
@@ -82,10 +82,13 @@ def _influence(reference, x0, problem, dt, n_steps, every):
         m = jnp.full(ref.a.shape, 1.0 / ref.a.shape[-1], ref.a.dtype)
         f = partial(_outputs, reference=ref, x0=x0, problem=problem, dt=dt, n_steps=n_steps,
                     every=every)
-        values, outputs = jax.jacrev(lambda w: (lambda r: (r, r))(f(w)), has_aux=True)(m)
-        return outputs, values
+        values, (outputs, times) = jax.jacrev(f, has_aux=True)(m)
+        return times, outputs, values
 
-    return jax.vmap(one)(reference) if reference.a.ndim == 2 else one(reference)
+    if reference.a.ndim == 1:
+        return one(reference)
+    times, outputs, values = jax.vmap(one)(reference)
+    return times[0], outputs, values  # the same record times for every reference
 
 
 def influence_function(reference: Params, problem: Problem, x0, *, dt: float, n_steps: int,
@@ -116,14 +119,11 @@ def influence_function(reference: Params, problem: Problem, x0, *, dt: float, n_
         raise ValueError(f"x0 must have shape (P, {problem.d}), got {x0.shape}")
     if not bool(jnp.all(jnp.isfinite(x0))):
         raise ValueError("x0 contains non-finite values")
-    dt = _checks.positive("dt", dt)
-    n_steps, every = _checks.count("n_steps", n_steps), _checks.count("every", every)
-    if n_steps % every:
-        raise ValueError(f"n_steps = {n_steps} must be a multiple of every = {every}")
-    outputs, values = _influence(reference, x0, problem, dt, n_steps, every)
+    times, outputs, values = _influence(reference, x0, problem, _checks.positive("dt", dt),
+                                        n_steps, every)  # the schedule is checked by _integrate
     if not (np.isfinite(np.asarray(outputs)).all() and np.isfinite(np.asarray(values)).all()):
         raise DivergenceError("the weighted flow became non-finite: reduce dt")
-    return Influence(jnp.arange(n_steps // every + 1) * (every * dt), outputs, values)
+    return Influence(times, outputs, values)
 
 
 def influence_variance(influence: Influence, level: float = 0.95) -> Estimate:

@@ -53,9 +53,7 @@ class SlopeFit(NamedTuple):
 
 def loglog_slope(x, y, level: float = 0.95) -> SlopeFit:
     """Fit log y against log x (ordinary least squares); needs >= 3 positive, finite points."""
-    x, y = np.asarray(x, float), np.asarray(y, float)
-    if x.shape != y.shape or x.ndim != 1:
-        raise ValueError(f"x and y must be 1-D of the same length, got {x.shape} and {y.shape}")
+    x, y = np.asarray(x, float), np.asarray(y, float)  # shapes and lengths: checked by line_fit
     if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y)) and np.all(x > 0) and np.all(y > 0)):
         raise ValueError("log-log fit needs finite, positive x and y")
     fit = line_fit(np.log(x), np.log(y), level)
