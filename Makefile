@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: book test execute bench assets chromium requirements clean distclean
+.PHONY: book test execute bench assets assignments chromium requirements clean distclean
 
 ## book: create .venv, install the pinned stack and mfutils, build the HTML book (zero warnings)
 book: $(STAMP) assets
@@ -24,6 +24,12 @@ test: $(STAMP) assets chromium
 ## execute: re-execute every chapter notebook in place (the authoring loop), storing widget state
 execute: $(STAMP)
 	$(BIN)/jupyter nbconvert --to notebook --execute --inplace chapters/*.ipynb
+
+## assignments: student notebooks and autograders from assignments/*.ipynb (otter-grader, no Docker);
+## fails if a solution fails its own tests or a student version leaks a solution
+ASSIGNMENTS_OUT ?= assignments/dist
+assignments: $(STAMP)
+	$(BIN)/python tools/assignments.py --out $(ASSIGNMENTS_OUT)
 
 ## bench: time each notebook from a clean kernel (target: under 60 s on 2 cores)
 bench: $(STAMP)
