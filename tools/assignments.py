@@ -111,8 +111,11 @@ def build_support() -> None:
     SUPPORT.mkdir(exist_ok=True)
     for old in SUPPORT.glob("*.whl"):
         old.unlink()
+    leftover = not (ROOT / "build").exists()  # setuptools leaves build/ behind: remove ours
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(SUPPORT),
                     str(ROOT)], check=True)
+    if leftover:
+        shutil.rmtree(ROOT / "build", ignore_errors=True)
     if not (SUPPORT / WHEEL).exists():
         sys.exit(f"expected {WHEEL} in {SUPPORT}; update WHEEL and the masters' configs to the "
                  f"version in pyproject.toml (found {[p.name for p in SUPPORT.glob('*.whl')]})")
