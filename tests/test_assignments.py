@@ -27,9 +27,7 @@ _spec.loader.exec_module(assignments)
 
 def questions(master: pathlib.Path) -> list[tuple[str, bool]]:
     """(name, manual) of each otter question of a master."""
-    nb = nbformat.read(master, as_version=4)
-    heads = [c.source for c in nb.cells if c.cell_type == "raw" and c.source.startswith("# BEGIN QUESTION")]
-    return [(re.search(r"name:\s*(\S+)", h).group(1), "manual: true" in h) for h in heads]
+    return [(name, manual) for name, _, manual in assignments.questions(master)]
 
 
 @pytest.fixture(scope="module")

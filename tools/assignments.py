@@ -144,13 +144,20 @@ def build(master: pathlib.Path, out: pathlib.Path) -> list[str]:
     return [f"solution leaked to the student: {hit}" for hit in leaks(dest / "student", secrets(master))]
 
 
-def summary(master: pathlib.Path) -> str:
+def questions(master: pathlib.Path) -> list[tuple[str, float, bool]]:
+    """(name, points, manual) of each otter question of a master."""
     nb = nbformat.read(master, as_version=4)
     heads = [c.source for c in nb.cells if c.cell_type == "raw" and c.source.startswith("# BEGIN QUESTION")]
-    points = sum(float(m.group(1)) for h in heads for m in [re.search(r"points:\s*([\d.]+)", h)] if m)
-    manual = sum("manual: true" in h for h in heads)
+    return [(re.search(r"name:\s*(\S+)", h).group(1), float(re.search(r"points:\s*([\d.]+)", h).group(1)),
+             "manual: true" in h) for h in heads]
+
+
+def summary(master: pathlib.Path) -> str:
+    qs = questions(master)
+    nb = nbformat.read(master, as_version=4)
     hidden = sum(c.source.lstrip().startswith("# HIDDEN") for c in nb.cells if c.cell_type == "code")
-    return f"{len(heads)} questions ({manual} written), {points:g} points, {len(secrets(master))} secret lines, {hidden} hidden tests"
+    return (f"{len(qs)} questions ({sum(m for *_, m in qs)} written), {sum(p for _, p, _ in qs):g} points, "
+            f"{len(secrets(master))} secret lines, {hidden} hidden tests")
 
 
 def main(argv=None) -> int:
