@@ -82,8 +82,7 @@ def test_master_mixes_derivation_code_and_figure(master):
     assert any(not manual for _, manual in questions(master)), "autograded parts"
     code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
     assert "mf." in code and "plt.show()" in code, "coding with mfutils and a figure to read"
-    hidden = [c for c in nb.cells if c.cell_type == "code" and c.source.startswith("# HIDDEN")]
-    assert len(hidden) >= len(numbered), "hidden tests for every question"
+    assert sum(map(assignments.is_hidden_test, nb.cells)) >= len(numbered), "hidden tests for every question"
 
 
 def test_make_assignments_builds_every_master(built):

@@ -38,6 +38,11 @@ def _lines(text: str) -> list[str]:
     return [line.strip() for line in text.splitlines() if line.strip()]
 
 
+def is_hidden_test(cell) -> bool:
+    """Whether a test cell is hidden from students (its first line is ``# HIDDEN``)."""
+    return cell.cell_type == "code" and cell.source.lstrip().startswith("# HIDDEN")
+
+
 def secrets(master: pathlib.Path) -> set[str]:
     """The lines of a master that must never reach a student: solution lines (code between
     ``# BEGIN SOLUTION`` and ``# END SOLUTION``, lines marked ``# SOLUTION``, markdown solutions)
@@ -53,7 +58,7 @@ def secrets(master: pathlib.Path) -> set[str]:
             in_solution = {"# BEGIN SOLUTION": True, "# END SOLUTION": False}.get(head, in_solution)
             in_tests = {"# BEGIN TESTS": True, "# END TESTS": False}.get(head, in_tests)
             continue
-        if in_tests and src.lstrip().startswith("# HIDDEN"):
+        if in_tests and is_hidden_test(cell):
             secret.update(_lines(src)[1:])
         elif in_solution and cell.cell_type == "markdown":
             secret.update(_lines(src))
@@ -135,7 +140,7 @@ def build(master: pathlib.Path, out: pathlib.Path) -> list[str]:
                           cwd=master.parent, capture_output=True, text=True)
     if proc.returncode != 0:
         failure = [line for line in proc.stderr.splitlines() if "WARNING: Location" not in line]
-        return [f"otter assign failed (a solution fails its own tests, or the master is malformed):\n"
+        return ["otter assign failed (a solution fails its own tests, or the master is malformed):\n"
                 + "\n".join(failure[-60:])]
     zips = sorted((dest / "autograder").glob(f"{master.stem}-autograder_*.zip"))
     if len(zips) != 1:
@@ -155,7 +160,7 @@ def questions(master: pathlib.Path) -> list[tuple[str, float, bool]]:
 def summary(master: pathlib.Path) -> str:
     qs = questions(master)
     nb = nbformat.read(master, as_version=4)
-    hidden = sum(c.source.lstrip().startswith("# HIDDEN") for c in nb.cells if c.cell_type == "code")
+    hidden = sum(map(is_hidden_test, nb.cells))
     return (f"{len(qs)} questions ({sum(m for *_, m in qs)} written), {sum(p for _, p, _ in qs):g} points, "
             f"{len(secrets(master))} secret lines, {hidden} hidden tests")
 
