@@ -13,6 +13,11 @@ from .population import first_variation, population_risk, velocity, weighted_fir
 from .fluctuations import Influence, influence_function, influence_variance, weighted_velocity
 from .measures import wasserstein1_1d
 from .stats import Estimate, LineFit, SlopeFit, line_fit, loglog_slope, variance_interval
+from .single_index import (SGDEscape, escape_time, hermite_coefficients, information_exponent,
+                           overlap_drift, sgd_escape)
+from .spherical import (GapRun, SphereRun, mf_distance, mf_gap_flow, overlap_flow, overlap_init, overlap_risk,
+                        overlap_velocity, sphere_flow, sphere_init, sphere_moments, sphere_risk,
+                        sphere_velocity)
 from .testbed import erf_testbed
 
 __version__ = "0.1.0"
@@ -26,4 +31,8 @@ __all__ = [
     "velocity_jacobian", "interaction", "interaction_jacobian", "gronwall_bound",
     "Influence", "weighted_velocity", "influence_function", "influence_variance",
     "LineFit", "line_fit", "SlopeFit", "loglog_slope", "Estimate", "variance_interval", "wasserstein1_1d", "erf_testbed",
+    "hermite_coefficients", "information_exponent", "overlap_drift", "escape_time", "SGDEscape",
+    "sgd_escape", "sphere_init", "sphere_risk", "sphere_velocity", "sphere_flow", "SphereRun",
+    "overlap_init", "sphere_moments", "overlap_velocity", "overlap_risk", "overlap_flow",
+    "mf_distance", "GapRun", "mf_gap_flow",
 ]
