@@ -138,6 +138,10 @@ CHAPTERS = {
     "chapters/ch04_clt.html": ({"definition": 2, "proposition": 2},
                                ["fig-clt-hist", "fig-clt-variance", "fig-sgd-variance", "fig-clt-vanish"],
                                "Fig. 4.1"),
+    "chapters/ch05_single_index.html": ({"definition": 2, "proposition": 3, "theorem": 1},
+                                        ["fig-hermite", "fig-sgd-escape", "fig-timescales"], "Fig. 5.2"),
+    "chapters/ch06_beyond_log_time.html": ({"proposition": 2, "theorem": 2},
+                                           ["fig-beyond", "fig-decay"], "Fig. 5.3"),
 }
 
 
