@@ -31,7 +31,8 @@ def hermite_coefficients(link, degree: int, n_nodes: int = 200) -> np.ndarray:
       degree: the highest coefficient returned.
       n_nodes: quadrature nodes. Exact for polynomial links of degree < 2 n_nodes - degree; for
         smooth links the error falls geometrically; for links with a kink (ReLU, abs) or a jump
-        (sign) only algebraically (error about 8e-4 for the ReLU and 2.5e-3 for sign at 200 nodes, falling like 1/n_nodes).
+        (sign) only algebraically: errors about 8e-4 (ReLU) and 2.5e-3 (sign) at 200 nodes,
+        falling like 1/n_nodes.
     Returns:
       (degree + 1,) float64 numpy array.
     """

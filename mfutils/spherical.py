@@ -103,15 +103,26 @@ def sphere_velocity(params: Params, coeffs):
     return -(grad - jnp.sum(grad * w, axis=1, keepdims=True) * w)
 
 
-def _record(risk_fn, overlap_fn, step, state, n_steps, every):
+def _record(observe, step, state, n_steps, every):
+    """Scan ``step`` n_steps times, recording ``observe(state)`` at step 0 and every ``every`` steps."""
     def outer(state, _):
         state = jax.lax.fori_loop(0, every, lambda i, s: step(s), state)
-        return state, (risk_fn(state), overlap_fn(state))
+        return state, observe(state)
 
-    final, (risk, ms) = jax.lax.scan(outer, state, None, length=n_steps // every)
-    risk = jnp.concatenate([risk_fn(state)[None], risk])
-    ms = jnp.concatenate([overlap_fn(state)[None], ms])
-    return final, risk, ms
+    final, records = jax.lax.scan(outer, state, None, length=n_steps // every)
+    records = jax.tree.map(lambda r0, r: jnp.concatenate([jnp.asarray(r0)[None], r]), observe(state), records)
+    return final, records
+
+
+def _sphere_step(p, dt, coeffs):
+    """Euler step of the particle flow, then back to the sphere."""
+    w = p.w + dt * sphere_velocity(p, coeffs)
+    return Params(p.a, w / jnp.linalg.norm(w, axis=1, keepdims=True))
+
+
+def _overlap_step(a, m, dt, coeffs, d):
+    """Euler step of the reduced mean-field dynamics, kept in [-1, 1]."""
+    return jnp.clip(m + dt * overlap_velocity(a, m, coeffs, d), -1.0, 1.0)
 
 
 def _schedule(dt, n_steps, every):
@@ -125,11 +136,8 @@ def _schedule(dt, n_steps, every):
 
 @partial(jax.jit, static_argnames=("coeffs", "n_steps", "every"))
 def _sphere_flow(params, dt, *, coeffs, n_steps, every):
-    def step(p):
-        w = p.w + dt * sphere_velocity(p, coeffs)
-        return Params(p.a, w / jnp.linalg.norm(w, axis=1, keepdims=True))
-
-    return _record(lambda p: sphere_risk(p, coeffs), lambda p: p.w[:, 0], step, params, n_steps, every)
+    return _record(lambda p: (sphere_risk(p, coeffs), p.w[:, 0]),
+                   lambda p: _sphere_step(p, dt, coeffs), params, n_steps, every)
 
 
 def sphere_flow(params: Params, coeffs, *, dt: float, n_steps: int, every: int | None = None) -> SphereRun:
@@ -140,7 +148,7 @@ def sphere_flow(params: Params, coeffs, *, dt: float, n_steps: int, every: int |
     _check_sphere(params)
     coeffs = _coeffs(coeffs)
     dt, n_steps, every = _schedule(dt, n_steps, every)
-    final, risk, ms = _sphere_flow(params, dt, coeffs=coeffs, n_steps=n_steps, every=every)
+    final, (risk, ms) = _sphere_flow(params, dt, coeffs=coeffs, n_steps=n_steps, every=every)
     return SphereRun(final, dt * every * jnp.arange(n_steps // every + 1), risk, ms)
 
 
@@ -235,10 +243,8 @@ def _reduced_velocity(a, m, moments, coeffs, d):
 
 @partial(jax.jit, static_argnames=("coeffs", "d", "n_steps", "every"))
 def _overlap_flow(a, m, dt, *, coeffs, d, n_steps, every):
-    def step(m):
-        return jnp.clip(m + dt * overlap_velocity(a, m, coeffs, d), -1.0, 1.0)
-
-    return _record(lambda m: overlap_risk(a, m, coeffs, d), lambda m: m, step, m, n_steps, every)
+    return _record(lambda m: (overlap_risk(a, m, coeffs, d), m),
+                   lambda m: _overlap_step(a, m, dt, coeffs, d), m, n_steps, every)
 
 
 def overlap_flow(a, m, coeffs, d: int, *, dt: float, n_steps: int, every: int | None = None) -> SphereRun:
@@ -250,7 +256,7 @@ def overlap_flow(a, m, coeffs, d: int, *, dt: float, n_steps: int, every: int | 
     coeffs = _coeffs(coeffs)
     a, m, d = _check_overlaps(a, m, d)
     dt, n_steps, every = _schedule(dt, n_steps, every)
-    final, risk, ms = _overlap_flow(a, m, dt, coeffs=coeffs, d=d, n_steps=n_steps, every=every)
+    final, (risk, ms) = _overlap_flow(a, m, dt, coeffs=coeffs, d=d, n_steps=n_steps, every=every)
     return SphereRun((a, final), dt * every * jnp.arange(n_steps // every + 1), risk, ms)
 
 
@@ -272,9 +278,10 @@ def mf_distance(params: Params, a_ref, m_ref, coeffs, d: int):
 
 
 class GapRun(NamedTuple):
-    """``times`` (R + 1,); ``gap`` (R + 1,) the squared distance ``||f_N - f_MF||^2``; ``risk`` and ``risk_mf`` (R + 1,)
-    the particles' and the mean-field risks; ``rate`` (R + 1,) max_i d(dm_i/dt)/dm_i along the
-    mean-field overlaps (the local expansion rate of a particle's own overlap)."""
+    """``times`` (R + 1,); ``gap`` (R + 1,) the squared distance ``||f_N - f_MF||^2``; ``risk``
+    and ``risk_mf`` (R + 1,) the particles' and the mean-field risks; ``rate`` (R + 1,)
+    max_i d(dm_i/dt)/dm_i along the mean-field overlaps (the rate at which a particle's own
+    overlap amplifies a perturbation)."""
 
     times: jax.Array
     gap: jax.Array
@@ -287,9 +294,7 @@ class GapRun(NamedTuple):
 def _gap_flow(params, a_ref, m_ref, dt, *, coeffs, d, n_steps, every):
     def step(state):
         p, m = state
-        w = p.w + dt * sphere_velocity(p, coeffs)
-        m = jnp.clip(m + dt * overlap_velocity(a_ref, m, coeffs, d), -1.0, 1.0)
-        return Params(p.a, w / jnp.linalg.norm(w, axis=1, keepdims=True)), m
+        return _sphere_step(p, dt, coeffs), _overlap_step(a_ref, m, dt, coeffs, d)
 
     def observe(state):
         p, m = state
@@ -299,13 +304,7 @@ def _gap_flow(params, a_ref, m_ref, dt, *, coeffs, d, n_steps, every):
         return (mf_distance(p, a_ref, m, coeffs, d), sphere_risk(p, coeffs),
                 overlap_risk(a_ref, m, coeffs, d), rate)
 
-    def outer(state, _):
-        state = jax.lax.fori_loop(0, every, lambda i, s: step(s), state)
-        return state, observe(state)
-
-    state = (params, m_ref)
-    _, records = jax.lax.scan(outer, state, None, length=n_steps // every)
-    return jax.tree.map(lambda r0, r: jnp.concatenate([jnp.asarray(r0)[None], r]), observe(state), records)
+    return _record(observe, step, (params, m_ref), n_steps, every)[1]
 
 
 def mf_gap_flow(params: Params, a_ref, m_ref, coeffs, d: int, *, dt: float, n_steps: int,
