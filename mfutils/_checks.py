@@ -30,6 +30,23 @@ def count(name: str, value, minimum: int = 1) -> int:
     return int(value)
 
 
+def schedule(n_steps, every) -> tuple[int, int]:
+    """A number of steps and a record interval dividing it; every=None records about 200 times."""
+    n_steps = count("n_steps", n_steps)
+    every = max(n_steps // 200, 1) if every is None else count("every", every)
+    if n_steps % every:
+        raise ValueError(f"n_steps = {n_steps} must be a multiple of every = {every}")
+    return n_steps, every
+
+
+def link_coeffs(coeffs) -> tuple[float, ...]:
+    """Hermite coefficients (c_0, c_1, ...) of a link: finite, with a non-zero term of degree >= 1."""
+    c = tuple(float(x) for x in coeffs)
+    if len(c) < 2 or not all(math.isfinite(x) for x in c) or not any(c[1:]):
+        raise ValueError(f"coeffs must be finite with a non-zero term of degree >= 1, got {coeffs!r}")
+    return c
+
+
 def level(value) -> None:
     """A confidence level strictly between 0 and 1."""
     if not 0 < value < 1:

@@ -87,9 +87,7 @@ def _integrate(state, problem, key, *, seeds, lr, time_per_step, step, scaling, 
                observe):
     """Check the schedule, run `step` from `state` (vmapped over `seeds` unless None), and raise
     DivergenceError on non-finite particles. Returns (final state, record times, records)."""
-    n_steps, every = _checks.count("n_steps", n_steps), _checks.count("every", every)
-    if n_steps % every:
-        raise ValueError(f"n_steps = {n_steps} must be a multiple of every = {every}")
+    n_steps, every = _checks.schedule(n_steps, every)
     if observe is not None and not callable(observe):
         raise ValueError("observe must be a function of the state (or None for the risk)")
     if seeds is not None:

@@ -86,15 +86,12 @@ def escape_time(coeffs, m0, m1: float = 0.5, n_nodes: int = 200) -> np.ndarray:
     m0 = np.asarray(m0, dtype=float)
     if not np.all(np.isfinite(m0)) or np.any(m0 <= 0) or np.any(m0 >= m1) or not m1 < 1:
         raise ValueError(f"need 0 < m0 < m1 < 1, got m0 = {m0}, m1 = {m1}")
-    c = np.asarray(coeffs, dtype=float)
-    if not np.any(c[1:] != 0):
-        raise ValueError("a constant link never moves the overlap")
+    coeffs = _checks.link_coeffs(coeffs)
     x, w = np.polynomial.legendre.leggauss(n_nodes)
     lo, hi = np.log(m0)[..., None], math.log(m1)
-    u = lo + (hi - lo) * (x + 1) / 2  # nodes in log m
-    m = np.exp(u)
-    j = np.arange(1, len(c))
-    drift = (1 - m**2) * ((m[..., None] ** (j - 1)) @ (j * c[1:] ** 2))
+    m = np.exp(lo + (hi - lo) * (x + 1) / 2)  # nodes in log m
+    with jax.enable_x64(True):
+        drift = np.asarray(overlap_drift(jnp.asarray(m), coeffs))
     return (hi - lo[..., 0]) / 2 * np.sum(w * m / drift, axis=-1)
 
 
@@ -194,17 +191,13 @@ def sgd_escape(key, coeffs, d: int, lr: float, n_steps: int, *, seeds: int, ever
       threshold: the escape level for abs(m). m0: initial overlap (default d^(-1/2), typical at random).
     """
     d = _checks.count("d", d, minimum=3)
-    n_steps = _checks.count("n_steps", n_steps)
+    n_steps, every = _checks.schedule(n_steps, every)
     seeds = _checks.count("seeds", seeds)
     lr = _checks.positive("lr", lr)
-    every = max(n_steps // 200, 1) if every is None else _checks.count("every", every)
-    if n_steps % every:
-        raise ValueError(f"n_steps ({n_steps}) must be a multiple of every ({every})")
     m0 = d**-0.5 if m0 is None else float(m0)
     if not (0 < threshold < 1 and -1 < m0 < 1):
         raise ValueError(f"need 0 < threshold < 1 and |m0| < 1, got {threshold}, {m0}")
-    coeffs = tuple(float(c) for c in coeffs)
-    information_exponent(coeffs)  # rejects constant or non-finite links
+    coeffs = _checks.link_coeffs(coeffs)
     keys = jax.vmap(lambda s: jax.random.fold_in(key, s))(jnp.arange(seeds))
     hit, ms = _escape_runs(keys, jnp.float32(m0), jnp.float32(lr), jnp.float32(threshold),
                            coeffs=coeffs, d=d, n_steps=n_steps, every=every, full=full)

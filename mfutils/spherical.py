@@ -43,13 +43,6 @@ class SphereRun(NamedTuple):
     overlaps: jax.Array
 
 
-def _coeffs(coeffs) -> tuple[float, ...]:
-    c = tuple(float(x) for x in coeffs)
-    if len(c) < 2 or not all(math.isfinite(x) for x in c) or not any(c[1:]):
-        raise ValueError(f"coeffs must be finite with a non-zero term of degree >= 1, got {coeffs!r}")
-    return c
-
-
 def _kernel(rho, coeffs, derivative=False):
     """K(rho) = sum_j c_j^2 rho^j, or K'(rho)."""
     c2 = np.asarray(coeffs) ** 2
@@ -85,7 +78,7 @@ def _check_sphere(params):
 
 def sphere_risk(params: Params, coeffs):
     """Exact population risk R(mu^N) of the spherical network (teacher sigma(e_1 . x))."""
-    coeffs = _coeffs(coeffs)
+    coeffs = _checks.link_coeffs(coeffs)
     a, w = params
     n = a.shape[0]
     m = w[:, 0]
@@ -95,7 +88,7 @@ def sphere_risk(params: Params, coeffs):
 
 def sphere_velocity(params: Params, coeffs):
     """The particles' spherical velocities -(I - w_i w_i^T) grad V_{mu^N}(w_i): (N, d)."""
-    coeffs = _coeffs(coeffs)
+    coeffs = _checks.link_coeffs(coeffs)
     a, w = params
     n = a.shape[0]
     grad = a[:, None] * ((_kernel(w @ w.T, coeffs, True) * a[None, :]) @ w) / n
@@ -125,15 +118,6 @@ def _overlap_step(a, m, dt, coeffs, d):
     return jnp.clip(m + dt * overlap_velocity(a, m, coeffs, d), -1.0, 1.0)
 
 
-def _schedule(dt, n_steps, every):
-    dt = _checks.positive("dt", dt)
-    n_steps = _checks.count("n_steps", n_steps)
-    every = max(n_steps // 200, 1) if every is None else _checks.count("every", every)
-    if n_steps % every:
-        raise ValueError(f"n_steps ({n_steps}) must be a multiple of every ({every})")
-    return dt, n_steps, every
-
-
 @partial(jax.jit, static_argnames=("coeffs", "n_steps", "every"))
 def _sphere_flow(params, dt, *, coeffs, n_steps, every):
     return _record(lambda p: (sphere_risk(p, coeffs), p.w[:, 0]),
@@ -146,8 +130,8 @@ def sphere_flow(params: Params, coeffs, *, dt: float, n_steps: int, every: int |
     Cost O(N^2 d) per step (the Gram matrix). Records every ``every`` steps (default n_steps/200).
     """
     _check_sphere(params)
-    coeffs = _coeffs(coeffs)
-    dt, n_steps, every = _schedule(dt, n_steps, every)
+    coeffs = _checks.link_coeffs(coeffs)
+    dt, (n_steps, every) = _checks.positive("dt", dt), _checks.schedule(n_steps, every)
     final, (risk, ms) = _sphere_flow(params, dt, coeffs=coeffs, n_steps=n_steps, every=every)
     return SphereRun(final, dt * every * jnp.arange(n_steps // every + 1), risk, ms)
 
@@ -204,7 +188,7 @@ def _cross_kernel(m, moments, coeffs, d):
 
 def overlap_risk(a, m, coeffs, d: int):
     """Exact risk of the symmetric mean-field measure whose (sign, overlap) law is that of (a, m)."""
-    coeffs = _coeffs(coeffs)
+    coeffs = _checks.link_coeffs(coeffs)
     a, m, d = _check_overlaps(a, m, d)
     deg = len(coeffs) - 1
     moments = sphere_moments(a, m, deg, deg)
@@ -218,7 +202,7 @@ def overlap_velocity(a, m, coeffs, d: int):
     dm/dt = a (1 - m^2) K'(m) - a E_{w'}[a' K'(rho) (m' - m rho)], rho = m m' + s s' z, where the
     expectation over the independent directions (z) and over mu (moments) is exact.
     """
-    coeffs = _coeffs(coeffs)
+    coeffs = _checks.link_coeffs(coeffs)
     a, m, d = _check_overlaps(a, m, d)
     deg = len(coeffs) - 1
     return _reduced_velocity(a, m, sphere_moments(a, m, deg, deg), coeffs, d)
@@ -253,9 +237,9 @@ def overlap_flow(a, m, coeffs, d: int, *, dt: float, n_steps: int, every: int | 
     ``a``, ``m``: (N_ref,) signs and initial overlaps (e.g. from :func:`overlap_init`); they stand
     for the symmetric measure with that (sign, overlap) law. Cost O(N_ref K^2) per step, any d.
     """
-    coeffs = _coeffs(coeffs)
+    coeffs = _checks.link_coeffs(coeffs)
     a, m, d = _check_overlaps(a, m, d)
-    dt, n_steps, every = _schedule(dt, n_steps, every)
+    dt, (n_steps, every) = _checks.positive("dt", dt), _checks.schedule(n_steps, every)
     final, (risk, ms) = _overlap_flow(a, m, dt, coeffs=coeffs, d=d, n_steps=n_steps, every=every)
     return SphereRun((a, final), dt * every * jnp.arange(n_steps // every + 1), risk, ms)
 
@@ -263,7 +247,7 @@ def overlap_flow(a, m, coeffs, d: int, *, dt: float, n_steps: int, every: int | 
 def mf_distance(params: Params, a_ref, m_ref, coeffs, d: int):
     """``||f_N - f_MF||^2 = E_x (f_N(x) - f_MF(x))^2``: N particles against the symmetric measure
     given by (a_ref, m_ref). Three O(1) terms cancel to O(1/N): use float64."""
-    coeffs = _coeffs(coeffs)
+    coeffs = _checks.link_coeffs(coeffs)
     _check_sphere(params)
     a_ref, m_ref, d = _check_overlaps(a_ref, m_ref, d)
     if params.w.shape[1] != d:
@@ -314,10 +298,10 @@ def mf_gap_flow(params: Params, a_ref, m_ref, coeffs, d: int, *, dt: float, n_st
 
     Use float64 (``jax.enable_x64``): the gap is a difference of O(1) terms of size O(1/N).
     """
-    coeffs = _coeffs(coeffs)
+    coeffs = _checks.link_coeffs(coeffs)
     _check_sphere(params)
     a_ref, m_ref, d = _check_overlaps(a_ref, m_ref, d)
-    dt, n_steps, every = _schedule(dt, n_steps, every)
+    dt, (n_steps, every) = _checks.positive("dt", dt), _checks.schedule(n_steps, every)
     gap, risk, risk_mf, rate = _gap_flow(params, a_ref, m_ref, dt, coeffs=coeffs, d=d,
                                          n_steps=n_steps, every=every)
     return GapRun(dt * every * jnp.arange(n_steps // every + 1), gap, risk, risk_mf, rate)
