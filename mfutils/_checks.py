@@ -12,6 +12,20 @@ def is_concrete(*trees) -> bool:
     return not any(isinstance(leaf, jax.core.Tracer) for t in trees for leaf in jax.tree.leaves(t))
 
 
+def float_dtype(dtype=None):
+    """The given dtype, or the default float of the current mode (float64 under jax_enable_x64)."""
+    return jax.dtypes.canonicalize_dtype(float if dtype is None else dtype)
+
+
+def unit_rows(name: str, w, atol: float = 1e-4) -> None:
+    """Rows of w have unit norm (checked only when w is concrete)."""
+    if is_concrete(w):
+        norms = np.linalg.norm(np.asarray(w, float), axis=-1)
+        if norms.size and not np.allclose(norms, 1.0, atol=atol):
+            raise ValueError(f"{name} must have unit-norm rows (Hermite kernels are exact only on "
+                             f"the sphere); norms range over [{norms.min():.4g}, {norms.max():.4g}]")
+
+
 def positive(name: str, value) -> float:
     """A finite, strictly positive number (a step size, a time, a rate)."""
     try:
@@ -30,13 +44,25 @@ def count(name: str, value, minimum: int = 1) -> int:
     return int(value)
 
 
-def schedule(n_steps, every) -> tuple[int, int]:
-    """A number of steps and a record interval dividing it; every=None records about 200 times."""
-    n_steps = count("n_steps", n_steps)
-    every = max(n_steps // 200, 1) if every is None else count("every", every)
-    if n_steps % every:
-        raise ValueError(f"n_steps = {n_steps} must be a multiple of every = {every}")
-    return n_steps, every
+def schedule(t_end, dt, every=None, n_records=None) -> tuple[int, int]:
+    """The steps covering [0, t_end] with step dt (rounded: 0.3 / 0.1 gives 3), and the record
+    interval: ``every`` steps, or ``n_records`` records, or by default about 200 records
+    (the largest divisor of the step count not above n_steps / 200). Returns (n_steps, every)."""
+    t_end, dt = positive("t_end", t_end), positive("dt", dt)
+    n_steps = round(t_end / dt)
+    if n_steps < 1 or abs(n_steps * dt - t_end) > 1e-6 * t_end:
+        raise ValueError(f"t_end = {t_end:g} is not a whole number of steps of {dt:g}")
+    if every is not None and n_records is not None:
+        raise ValueError("give every or n_records, not both")
+    if n_records is not None:
+        every = n_steps // count("n_records", n_records)
+        if every * n_records != n_steps:
+            raise ValueError(f"n_records = {n_records} must divide the {n_steps} steps")
+    elif every is None:
+        every = max(k for k in range(1, max(n_steps // 200, 1) + 1) if n_steps % k == 0)
+    elif n_steps % count("every", every):
+        raise ValueError(f"every = {every} must divide the {n_steps} steps")
+    return n_steps, int(every)
 
 
 def link_coeffs(coeffs) -> tuple[float, ...]:
@@ -45,6 +71,16 @@ def link_coeffs(coeffs) -> tuple[float, ...]:
     if len(c) < 2 or not all(math.isfinite(x) for x in c) or not any(c[1:]):
         raise ValueError(f"coeffs must be finite with a non-zero term of degree >= 1, got {coeffs!r}")
     return c
+
+
+_EXPONENT = {"mean-field": 1.0, "ntk": 0.5}
+
+
+def scaling(value) -> float:
+    """A network scaling, 'mean-field' (s_N = 1/N) or 'ntk' (1/sqrt(N)); returns beta, s_N = N^-beta."""
+    if value not in _EXPONENT:
+        raise ValueError(f"scaling must be 'mean-field' or 'ntk', got {value!r}")
+    return _EXPONENT[value]
 
 
 def level(value) -> None:
@@ -69,3 +105,9 @@ def params_shape(params, d: int | None = None) -> tuple[int | None, int, int]:
     if is_concrete(params) and not all(np.isfinite(np.asarray(x)).all() for x in params):
         raise ValueError("params contain non-finite values (nan or inf)")
     return (a[0] if len(a) == 2 else None), a[-1], w[-1]
+
+
+def problem_seeds(params, problem) -> int | None:
+    """Validate a problem's teacher and particles for it; return the seed count (None if unbatched)."""
+    params_shape(problem.teacher)
+    return params_shape(params, problem.d)[0]

@@ -12,7 +12,11 @@ import math
 
 import jax
 import jax.numpy as jnp
+import numpy as np
+import scipy.special
 from jax.scipy.special import erf as _erf
+
+from . import _checks
 
 __all__ = ["Activation", "erf", "tanh", "relu", "hermite", "hermite_series", "hermite_basis"]
 
@@ -22,6 +26,10 @@ def hermite_basis(z, degree: int):
 
     Orthonormal under N(0, 1): E[h_j(g) h_k(g)] = delta_jk. Computed with the stable recurrence
     h_{j+1} = (z h_j - sqrt(j) h_{j-1}) / sqrt(j + 1). Returns shape z.shape + (degree + 1,).
+
+    Example:
+      >>> hermite_basis(jnp.zeros(3), 4).shape
+      (3, 5)
     """
     z = jnp.asarray(z)
     hs = [jnp.ones_like(z), z]
@@ -81,6 +89,55 @@ class Activation:
         c = jnp.asarray(self.coeffs, dtype=jnp.result_type(z, float))
         return hermite_basis(z, len(self.coeffs) - 1) @ c
 
+    def numpy(self, z):
+        """sigma(z) in float64 NumPy, whatever JAX's precision mode (for quadrature).
+
+        Example:
+          >>> round(float(erf.numpy(0.5)), 6), float(hermite(2).numpy(1.0))
+          (0.5205, 0.0)
+        """
+        z = np.asarray(z, dtype=np.float64)
+        if self.name == "erf":
+            return scipy.special.erf(z)
+        if self.name == "tanh":
+            return np.tanh(z)
+        if self.name == "relu":
+            return np.maximum(z, 0.0)
+        j = np.arange(len(self.coeffs))
+        return scipy.special.eval_hermitenorm(j, z[..., None]) @ (
+            np.asarray(self.coeffs) / np.sqrt(scipy.special.factorial(j)))
+
+    def derivative(self) -> Activation:
+        """sigma' of a Hermite series: h_j' = sqrt(j) h_{j-1}.
+
+        Example:
+          >>> hermite(2).derivative()  # sqrt(2) h_1
+          hermite_series([0.0, 1.4142135623730951])
+        """
+        if self.name != "hermite":
+            raise ValueError(f"derivative() is for Hermite series, not {self!r}")
+        dc = [math.sqrt(j) * c for j, c in enumerate(self.coeffs)][1:]
+        return hermite_series(dc if any(dc) else [0.0])
+
+    def profile(self, rho, other: Activation | None = None, derivative: bool = False):
+        """K(rho) = sum_j c_j c'_j rho^j (or K'(rho)): the kernel of two Hermite series at unit
+        vectors u, v with u . v = rho. NumPy in, float64 NumPy out; JAX in, JAX out (same dtype).
+
+        Example:
+          >>> float(hermite_series([0.0, 1.0, 0.5]).profile(0.5))
+          0.5625
+        """
+        other = self if other is None else other
+        if self.name != "hermite" or other.name != "hermite":
+            raise ValueError(f"profile() is for Hermite series, not {self!r} and {other!r}")
+        k = min(len(self.coeffs), len(other.coeffs))
+        c = np.asarray(self.coeffs[:k]) * np.asarray(other.coeffs[:k])
+        if derivative:
+            c = c[1:] * np.arange(1, k) if k > 1 else np.zeros(1)
+        if isinstance(rho, jax.Array):
+            return jnp.polyval(jnp.asarray(c[::-1], dtype=rho.dtype), rho)
+        return np.polynomial.polynomial.polyval(np.asarray(rho, np.float64), c)
+
     def kernel(self, u, v, other: Activation | None = None):
         """Exact K[i, j] = E[sigma(u_i . x) other(v_j . x)], x ~ N(0, I_d).
 
@@ -93,18 +150,23 @@ class Activation:
         Closed forms: for erf the arcsine kernel
         ``(2/pi) arcsin(2 u.v / sqrt((1 + 2 |u|^2)(1 + 2 |v|^2)))``; for the ReLU the arc-cosine
         kernel ``|u| |v| (sin t + (pi - t) cos t) / (2 pi)``, t the angle between u and v; for
-        Hermite series ``sum_j c_j c'_j (u.v)^j``, **valid for unit-norm u and v only** (the
-        spherical models of chapters 5 and 6). tanh has no closed form: use erf, or Monte Carlo.
+        Hermite series :meth:`profile` ``(u.v)``, **valid for unit-norm u and v only** (the
+        spherical models of chapters 5 and 6; checked when the values are concrete). tanh has no
+        closed form: use erf, or Monte Carlo.
+
+        Example:
+          >>> import jax.numpy as jnp
+          >>> round(float(erf.kernel(jnp.ones((1, 2)), jnp.ones((1, 2)))[0, 0]), 4)
+          0.5903
         """
         other = self if other is None else other
         u, v = jnp.asarray(u), jnp.asarray(v)
         if u.ndim != 2 or v.ndim != 2 or u.shape[1] != v.shape[1]:
             raise ValueError(f"kernel needs u (n, d) and v (m, d); got {u.shape} and {v.shape}")
         if self.name == "hermite" and other.name == "hermite":
-            k = min(len(self.coeffs), len(other.coeffs))
-            c = jnp.asarray(self.coeffs[:k]) * jnp.asarray(other.coeffs[:k])
-            rho = u @ v.T
-            return jnp.polyval(c[::-1].astype(rho.dtype), rho)
+            _checks.unit_rows("u", u)
+            _checks.unit_rows("v", v)
+            return self.profile(u @ v.T, other)
         if other != self:
             raise ValueError(f"no closed-form kernel between {self!r} and {other!r}")
         if self.name == "erf":
@@ -125,12 +187,23 @@ relu = Activation("relu")
 
 
 def hermite_series(coeffs) -> Activation:
-    """sigma = sum_j coeffs[j] He_j / sqrt(j!), e.g. ``hermite_series([0, 0, 1])`` is He_2/sqrt(2)."""
+    """sigma = sum_j coeffs[j] He_j / sqrt(j!), e.g. ``hermite_series([0, 0, 1])`` is He_2/sqrt(2).
+
+    Example:
+      >>> link = hermite_series([0, 0, 0.3, 0, 0.95])
+      >>> link.coeffs
+      (0.0, 0.0, 0.3, 0.0, 0.95)
+    """
     return Activation("hermite", tuple(float(c) for c in coeffs))
 
 
 def hermite(k: int) -> Activation:
-    """The normalised pure Hermite link He_k / sqrt(k!) (information exponent k)."""
+    """The normalised pure Hermite link He_k / sqrt(k!) (information exponent k).
+
+    Example:
+      >>> float(hermite(2)(3.0))  # (3^2 - 1) / sqrt(2)
+      5.656854152679443
+    """
     if int(k) != k or k < 0:
         raise ValueError(f"Hermite degree must be a non-negative integer, got {k}")
     return hermite_series([0.0] * int(k) + [1.0])

@@ -13,12 +13,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import _checks
-from .dynamics import _checked_seeds, _integrate
+from .loop import Run, observer, simulate
 from .network import Params, Problem
-from .population import velocity, weighted_first_variation
+from .population import velocity, velocity_field
 
-__all__ = ["Coupled", "CouplingRun", "synchronous_coupling", "squared_distance", "mean_field_velocity",
-           "velocity_jacobian", "interaction", "interaction_jacobian", "gronwall_bound"]
+__all__ = ["Coupled", "synchronous_coupling", "squared_distance", "velocity_jacobian",
+           "interaction", "interaction_jacobian", "gronwall_bound"]
 
 
 class Coupled(NamedTuple):
@@ -31,35 +31,25 @@ class Coupled(NamedTuple):
     reference: Params
 
 
-class CouplingRun(NamedTuple):
-    """``final``: the Coupled state at the end; ``times`` (R + 1,); ``observables``: the recorded
-    ``observe(state)`` pytree, each leaf with a leading (R + 1,) axis."""
-
-    final: Coupled
-    times: jax.Array
-    observables: Any
-
-
 def _flat(theta: Params):
     """Particles as rows of coordinates (a, w_1, ..., w_d): shape (M, 1 + d)."""
     return jnp.concatenate([theta.a[:, None], theta.w], axis=1)
-
-
-def mean_field_velocity(theta: Params, params: Params, problem: Problem, weights=None) -> Params:
-    """v_mu(theta) = -grad V_mu(theta) at points theta (a (M,), w (M, d)), mu the measure of params:
-    the empirical measure, or sum_j m_j delta_{theta_j} for ``weights`` m (N,)."""
-    m = 1.0 / params.a.shape[-1] if weights is None else weights
-    return jax.tree.map(jnp.negative, jax.grad(
-        lambda th: weighted_first_variation(th, params, m, problem).sum())(theta))
 
 
 def velocity_jacobian(theta: Params, params: Params, problem: Problem):
     """The local Hessian: grad_theta v_mu(theta) = -Hess V_mu(theta), shape (M, 1 + d, 1 + d).
 
     Coordinates are ordered (a, w_1, ..., w_d). The matrix is symmetric (v is a gradient field).
+
+    Example:
+      >>> import jax, mfutils as mf
+      >>> problem = mf.erf_testbed(d=5)
+      >>> params = mf.init_params(jax.random.key(0), 8, 5)
+      >>> mf.velocity_jacobian(params, params, problem).shape
+      (8, 6, 6)
     """
     def v_single(z):
-        v = mean_field_velocity(Params(z[:1], z[None, 1:]), params, problem)
+        v = velocity_field(Params(z[:1], z[None, 1:]), params, problem)
         return _flat(v)[0]
 
     return jax.vmap(jax.jacfwd(v_single))(_flat(theta))
@@ -76,29 +66,56 @@ def _pair_interaction(z, zp, problem):
 
 
 def interaction(theta: Params, theta_p: Params, problem: Problem):
-    """K(theta_i, theta'_i) = -grad_theta [a a' k(w, w')] for paired rows, shape (M, 1 + d)."""
+    """K(theta_i, theta'_i) = -grad_theta [a a' k(w, w')] for paired rows, shape (M, 1 + d).
+
+    Example:
+      >>> import jax, mfutils as mf
+      >>> problem = mf.erf_testbed(d=5)
+      >>> p, q = (mf.init_params(jax.random.key(s), 3, 5) for s in (0, 1))
+      >>> mf.interaction(p, q, problem).shape
+      (3, 6)
+    """
     return jax.vmap(_pair_interaction, (0, 0, None))(_flat(theta), _flat(theta_p), problem)
 
 
 def interaction_jacobian(theta: Params, theta_p: Params, problem: Problem):
-    """grad_{theta'} K(theta_i, theta'_i) for paired rows, shape (M, 1 + d, 1 + d)."""
+    """grad_{theta'} K(theta_i, theta'_i) for paired rows, shape (M, 1 + d, 1 + d).
+
+    Example:
+      >>> import jax, mfutils as mf
+      >>> problem = mf.erf_testbed(d=5)
+      >>> p, q = (mf.init_params(jax.random.key(s), 3, 5) for s in (0, 1))
+      >>> mf.interaction_jacobian(p, q, problem).shape
+      (3, 6, 6)
+    """
     return jax.vmap(jax.jacfwd(_pair_interaction, argnums=1), (0, 0, None))(
         _flat(theta), _flat(theta_p), problem)
 
 
-def _coupled_step(state, problem, key, k, lr, scaling):
+def _coupled_step(state, k, xi, args):
     """One Euler step of the three systems, with the same step size."""
-    inter = velocity(state.interacting, problem)                      # -grad V_{mu^N}(theta_i)
-    nonlin = mean_field_velocity(state.nonlinear, state.reference, problem)  # -grad V_{mu_ref}
-    ref = velocity(state.reference, problem)
-    move = lambda p, v: jax.tree.map(lambda x, y: x + lr * y, p, v)  # noqa: E731
+    inter = velocity(state.interacting, args.problem)                     # -grad V_{mu^N}(theta_i)
+    nonlin = velocity_field(state.nonlinear, state.reference, args.problem)  # -grad V_{mu_ref}
+    ref = velocity(state.reference, args.problem)
+    move = lambda p, v: jax.tree.map(lambda x, y: x + args.dt * y, p, v)  # noqa: E731
     return Coupled(move(state.interacting, inter), move(state.nonlinear, nonlin),
                    move(state.reference, ref))
 
 
+class _Args(NamedTuple):
+    """What the coupled step reads: the problem and the Euler step."""
+
+    problem: Problem
+    dt: jax.Array
+
+
+def _sq_distance(state, args):
+    return {"sq_distance": squared_distance(state)}
+
+
 def synchronous_coupling(params: Params, reference: Params, problem: Problem, *, dt: float,
-                         n_steps: int, every: int = 1,
-                         observe: Callable[[Coupled], Any] | None = None) -> CouplingRun:
+                         t_end: float, every: int | None = None, n_records: int | None = None,
+                         observe: Callable[[Coupled], Any] | None = None) -> Run:
     """Sznitman's synchronous coupling, by explicit Euler.
 
     theta_i(t): the N interacting particles (the particle gradient flow from ``params``);
@@ -110,22 +127,40 @@ def synchronous_coupling(params: Params, reference: Params, problem: Problem, *,
     Args:
       params: a (N,), w (N, d); reference: a (N_ref,), w (N_ref, d); or both with the same
         leading seed axis (S independent couplings, batched with vmap).
-      observe: ``Coupled -> pytree``, recorded every ``every`` steps and at t = 0. The default
-        records ``mean_i |theta_i - theta_bar_i|^2``.
+      dt, t_end, every, n_records: as in :func:`mfutils.particle_flow`.
+      observe: ``Coupled -> dict``, recorded at t = 0 and every ``every`` steps. The default
+        records ``{"sq_distance": mean_i |theta_i - theta_bar_i|^2}``.
+    Returns:
+      a :class:`~mfutils.Run` whose ``final`` is a :class:`Coupled`.
+
+    Example:
+      >>> import jax, mfutils as mf
+      >>> problem = mf.erf_testbed(d=5)
+      >>> p, ref = (mf.init_params(jax.random.key(s), n, 5) for s, n in ((0, 16), (1, 128)))
+      >>> run = mf.synchronous_coupling(p, ref, problem, dt=0.1, t_end=1.0, every=5)
+      >>> run.records["sq_distance"].shape, float(run.records["sq_distance"][0])
+      ((3,), 0.0)
     """
-    seeds = _checked_seeds(params, problem)
+    seeds = _checks.problem_seeds(params, problem)
     if _checks.params_shape(reference, problem.d)[0] != seeds:
         raise ValueError("params and reference need the same seed axis")
     dt = _checks.positive("dt", dt)
-    final, times, records = _integrate(
-        Coupled(params, params, reference), problem, jax.random.key(0), seeds=seeds, lr=dt,
-        time_per_step=dt, step=_coupled_step, scaling="mean-field", n_steps=n_steps, every=every,
-        observe=squared_distance if observe is None else observe)
-    return CouplingRun(final, times, records)
+    n_steps, every = _checks.schedule(t_end, dt, every, n_records)
+    return simulate(_coupled_step, _sq_distance if observe is None else observer(observe),
+                    Coupled(params, params, reference),
+                    _Args(problem, jnp.asarray(dt, params.a.dtype)), n_steps=n_steps,
+                    every=every, time_per_step=dt, seeds=seeds)
 
 
 def squared_distance(state: Coupled):
-    """``mean_i |theta_i - theta_bar_i|^2`` over the coupled pairs."""
+    """``mean_i |theta_i - theta_bar_i|^2`` over the coupled pairs (a scalar).
+
+    Example:
+      >>> import jax, mfutils as mf
+      >>> p = mf.init_params(jax.random.key(0), 4, 3)
+      >>> float(mf.squared_distance(mf.Coupled(p, p, p)))
+      0.0
+    """
     da = state.interacting.a - state.nonlinear.a
     dw = state.interacting.w - state.nonlinear.w
     return jnp.mean(da**2 + jnp.sum(dw**2, axis=-1))
@@ -133,7 +168,12 @@ def squared_distance(state: Coupled):
 
 def gronwall_bound(t, n: int, lipschitz: float, bound_b: float):
     """(B / (L sqrt(N))) (e^{2 L t} - 1): the bound of the chapter-3 theorem on
-    ``(E|theta_i(t) - theta_bar_i(t)|^2)^{1/2}``."""
+    ``(E|theta_i(t) - theta_bar_i(t)|^2)^{1/2}``.
+
+    Example:
+      >>> round(float(gronwall_bound(0.5, n=100, lipschitz=1.0, bound_b=1.0)), 6)  # (e - 1) / 10
+      0.171828
+    """
     lipschitz = _checks.positive("L", lipschitz)
     bound_b = _checks.positive("B", bound_b)
     n = _checks.count("N", n)

@@ -19,25 +19,15 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-from scipy.special import stdtrit
+from scipy import stats
 
 from . import _checks
-from .chaos import mean_field_velocity
-from .dynamics import DivergenceError, _checked_seeds, _integrate
+from .loop import DivergenceError, Run, simulate
 from .network import Params, Problem
+from .population import velocity_field
 from .stats import Estimate
 
-__all__ = ["Influence", "weighted_velocity", "influence_function", "influence_variance"]
-
-
-class Influence(NamedTuple):
-    """``times`` (R + 1,); ``outputs`` (..., R + 1, P): f(x0_p, t) of the reference flow;
-    ``values`` (..., R + 1, P, N_ref): Phi_t(theta_j; x0_p) at the reference's initial particles.
-    The leading axis ``...`` is the seed axis of a seed-batched reference."""
-
-    times: jax.Array
-    outputs: jax.Array
-    values: jax.Array
+__all__ = ["influence_function", "influence_variance"]
 
 
 class _Weighted(NamedTuple):
@@ -48,32 +38,32 @@ class _Weighted(NamedTuple):
     x0: jax.Array
 
 
-def weighted_velocity(params: Params, weights, problem: Problem) -> Params:
-    """-grad V_mu(theta_i) for mu = sum_j m_j delta_{theta_j}: each particle moves in the velocity
-    field of the weighted measure, whatever its own weight. With m_j = 1/N this is
-    :func:`mfutils.velocity` in the mean-field scaling."""
-    return mean_field_velocity(params, params, problem, weights)
+class _Args(NamedTuple):
+    """What the weighted step reads: the problem and the Euler step."""
+
+    problem: Problem
+    dt: jax.Array
 
 
-@partial(jax.checkpoint, static_argnums=(5,))
-def _weighted_step(state, problem, key, k, lr, scaling):
-    move = weighted_velocity(state.params, state.weights, problem)
-    return state._replace(params=jax.tree.map(lambda p, v: p + lr * v, state.params, move))
+@jax.checkpoint
+def _weighted_step(state, k, xi, args):
+    """Euler step in the field of the weighted measure (every particle, whatever its weight)."""
+    move = velocity_field(state.params, state.params, args.problem, state.weights)
+    return state._replace(params=jax.tree.map(lambda p, v: p + args.dt * v, state.params, move))
 
 
-def _probe(state, sigma):
+def _probe(state, args):
     """f_mu(x0_p) = sum_j m_j a_j sigma(w_j . x0_p) for the P probe inputs: shape (P,)."""
-    return sigma(state.x0 @ state.params.w.T) @ (state.weights * state.params.a)
+    return {"f": args.problem.sigma(state.x0 @ state.params.w.T)
+            @ (state.weights * state.params.a)}
 
 
 def _outputs(weights, reference, x0, problem, dt, n_steps, every):
     """f(x0_p, t) at the record times, shape (R + 1, P), as a function of the weights m; with the
-    records and their times again as auxiliary output (for ``jax.jacrev(..., has_aux=True)``)."""
-    _, times, records = _integrate(_Weighted(reference, weights, x0), problem, jax.random.key(0),
-                                   seeds=None, lr=dt, time_per_step=dt, step=_weighted_step,
-                                   scaling="mean-field", n_steps=n_steps, every=every,
-                                   observe=partial(_probe, sigma=problem.sigma))
-    return records, (records, times)
+    run again as auxiliary output (for ``jax.jacrev(..., has_aux=True)``)."""
+    run = simulate(_weighted_step, _probe, _Weighted(reference, weights, x0), _Args(problem, dt),
+                   n_steps=n_steps, every=every, time_per_step=dt)
+    return run.records["f"], run
 
 
 @partial(jax.jit, static_argnames=("n_steps", "every"))
@@ -82,66 +72,95 @@ def _influence(reference, x0, problem, dt, n_steps, every):
         m = jnp.full(ref.a.shape, 1.0 / ref.a.shape[-1], ref.a.dtype)
         f = partial(_outputs, reference=ref, x0=x0, problem=problem, dt=dt, n_steps=n_steps,
                     every=every)
-        values, (outputs, times) = jax.jacrev(f, has_aux=True)(m)
-        return times, outputs, values
+        values, run = jax.jacrev(f, has_aux=True)(m)
+        return run.final.params, run.times, run.records["f"], values
 
     if reference.a.ndim == 1:
         return one(reference)
-    times, outputs, values = jax.vmap(one)(reference)
-    return times[0], outputs, values  # the same record times for every reference
+    final, times, outputs, values = jax.vmap(one)(reference)
+    return final, times[0], outputs, values  # the same record times for every reference
 
 
-def influence_function(reference: Params, problem: Problem, x0, *, dt: float, n_steps: int,
-                       every: int = 1) -> Influence:
+def influence_function(reference: Params, problem: Problem, x0, *, dt: float, t_end: float,
+                       every: int | None = None, n_records: int | None = None) -> Run:
     """The influence function Phi_t(theta_j; x0) = d f(x0, t) / d m_j of the gradient flow.
 
     The reference particles theta_j, i.i.d. from mu_0, carry weights m_j = 1/N_ref; the flow
-    (explicit Euler, step ``dt``) moves every particle with the velocity of the weighted measure
-    (:func:`weighted_velocity`), and the outputs f(x0_p, t) are differentiated with respect to the
-    weights by ``jax.jacrev`` through the scan (one backward pass per output, each step
-    recomputed under ``jax.checkpoint``).
+    (explicit Euler, step ``dt``) moves every particle in the velocity field of the weighted
+    measure (:func:`mfutils.velocity_field` with ``weights``), and the outputs f(x0_p, t) are
+    differentiated with respect to the weights by ``jax.jacrev`` through the scan (one backward
+    pass per output, each step recomputed under ``jax.checkpoint``).
 
     Args:
       reference: a (N_ref,), w (N_ref, d), or seed-batched (K, N_ref), (K, N_ref, d): K independent
         references (cheaper than one of size K N_ref: the cost per step is O(N_ref^2)).
       x0: probe inputs, shape (P, d).
-      dt, n_steps, every: as in :func:`mfutils.particle_flow`; records at t = 0, every*dt, ...
+      dt, t_end, every, n_records: as in :func:`mfutils.particle_flow`.
     Returns:
-      an :class:`Influence`; at t = 0, Phi_0(theta; x0) = a sigma(w . x0) exactly.
+      a :class:`~mfutils.Run`: ``final`` the reference particles at t_end; ``records["f"]``
+      (..., R + 1, P) the outputs f(x0_p, t); ``records["influence"]`` (..., R + 1, P, N_ref) the
+      values Phi_t(theta_j; x0_p) at the reference's initial particles, the leading ``...`` being
+      the seed axis of a seed-batched reference. At t = 0, Phi_0(theta; x0) = a sigma(w . x0).
 
     Raises:
       ValueError: bad shapes, non-finite inputs, or a bad schedule.
       DivergenceError: if the flow's outputs become non-finite (reduce ``dt``).
+
+    Example:
+      >>> import jax, mfutils as mf
+      >>> problem = mf.erf_testbed(d=5)
+      >>> ref = mf.init_params(jax.random.key(0), 32, 5)
+      >>> run = mf.influence_function(ref, problem, jax.numpy.ones((2, 5)), dt=0.1, t_end=1.0,
+      ...                             every=5)
+      >>> run.records["influence"].shape
+      (3, 2, 32)
     """
-    _checked_seeds(reference, problem)
+    _checks.problem_seeds(reference, problem)
     x0 = jnp.asarray(x0, reference.a.dtype)
     if x0.ndim != 2 or x0.shape[1] != problem.d:
         raise ValueError(f"x0 must have shape (P, {problem.d}), got {x0.shape}")
     if not bool(jnp.all(jnp.isfinite(x0))):
         raise ValueError("x0 contains non-finite values")
-    times, outputs, values = _influence(reference, x0, problem, _checks.positive("dt", dt),
-                                        n_steps, every)  # the schedule is checked by _integrate
+    dt = _checks.positive("dt", dt)
+    n_steps, every = _checks.schedule(t_end, dt, every, n_records)
+    final, times, outputs, values = _influence(reference, x0, problem,
+                                               jnp.asarray(dt, reference.a.dtype), n_steps, every)
     if not (np.isfinite(np.asarray(outputs)).all() and np.isfinite(np.asarray(values)).all()):
         raise DivergenceError("the weighted flow became non-finite: reduce dt")
-    return Influence(times, outputs, values)
+    return Run(final, times, {"f": outputs, "influence": values})
 
 
-def influence_variance(influence: Influence, level: float = 0.95) -> Estimate:
+def influence_variance(values, level: float = 0.95) -> Estimate:
     """The predicted CLT variance Var_{theta ~ mu_0} Phi_t(theta; x0), shape (R + 1, P).
 
-    For a seed-batched influence (K >= 2 references) the value is the mean of the K per-reference
-    sample variances and the interval is the t interval (K - 1 degrees of freedom) of that mean, so
-    it includes the randomness of the reference flows themselves; the O(1/N_ref) bias of a finite
-    reference is not included. A single reference gives the sample variance with no interval (nan).
+    Args:
+      values: ``records["influence"]`` of :func:`influence_function`, (R + 1, P, N_ref) for one
+        reference or (K, R + 1, P, N_ref) for K independent references.
+
+    For K >= 2 references the value is the mean of the K per-reference sample variances and the
+    interval is the t interval (K - 1 degrees of freedom) of that mean, so it includes the
+    randomness of the reference flows themselves; the O(1/N_ref) bias of a finite reference is
+    not included. A single reference gives the sample variance with no interval (nan).
+
+    Example:
+      >>> import numpy as np
+      >>> values = np.random.default_rng(0).normal(0, 2, (4, 1, 1, 5000))
+      >>> est = influence_variance(values)
+      >>> bool(est.ci[0][0, 0] < 4 < est.ci[1][0, 0])
+      True
     """
     _checks.level(level)
-    values = np.asarray(influence.values, float)
+    values = np.asarray(values, float)
+    if values.ndim not in (3, 4):
+        raise ValueError(f"values must be (R + 1, P, N_ref) or (K, R + 1, P, N_ref), got {values.shape}")
     if values.ndim == 3:
-        return Estimate(values.var(axis=-1, ddof=1), (np.nan, np.nan))
+        var = values.var(axis=-1, ddof=1)
+        return Estimate(var, (np.full_like(var, np.nan), np.full_like(var, np.nan)),
+                        np.full_like(var, np.nan))
     per_ref = values.var(axis=-1, ddof=1)
     k = per_ref.shape[0]
     if k < 2:
         raise ValueError("an interval needs at least 2 independent references")
-    mean = per_ref.mean(axis=0)
-    half = stdtrit(k - 1, 0.5 + level / 2) * per_ref.std(axis=0, ddof=1) / np.sqrt(k)
-    return Estimate(mean, (mean - half, mean + half))
+    mean, se = per_ref.mean(axis=0), per_ref.std(axis=0, ddof=1) / np.sqrt(k)
+    half = stats.t.ppf(0.5 + level / 2, k - 1) * se
+    return Estimate(mean, (mean - half, mean + half), se)

@@ -21,7 +21,6 @@ __all__ = ["Params", "Problem", "Scaling", "output_scale", "time_scale", "networ
            "init_params"]
 
 Scaling = Literal["mean-field", "ntk"]
-_EXPONENT = {"mean-field": 1.0, "ntk": 0.5}
 
 
 class Params(NamedTuple):
@@ -55,15 +54,9 @@ class Problem:
         return self.teacher.w.shape[-1]
 
 
-def _exponent(scaling: str) -> float:
-    if scaling not in _EXPONENT:
-        raise ValueError(f"scaling must be 'mean-field' or 'ntk', got {scaling!r}")
-    return _EXPONENT[scaling]
-
-
 def output_scale(n: int, scaling: Scaling = "mean-field") -> float:
     """s_N: 1/N (mean-field) or 1/sqrt(N) (NTK)."""
-    return float(n) ** -_exponent(scaling)
+    return float(n) ** -_checks.scaling(scaling)
 
 
 def time_scale(n: int, scaling: Scaling = "mean-field") -> float:
@@ -73,7 +66,7 @@ def time_scale(n: int, scaling: Scaling = "mean-field") -> float:
     With it, d theta_i/dt = -time_scale * grad_{theta_i} R; in the mean-field scaling this is
     exactly -grad V_{mu^N}(theta_i).
     """
-    return float(n) ** (2.0 * _exponent(scaling) - 1.0)
+    return float(n) ** (2.0 * _checks.scaling(scaling) - 1.0)
 
 
 @partial(jax.jit, static_argnames=("sigma", "scaling"))
@@ -97,7 +90,7 @@ def target(problem: Problem, x):
 
 
 def init_params(key, n: int, d: int, *, seeds: int | None = None, a_std: float = 1.0,
-                w_std: float | None = None, dtype=jnp.float32) -> Params:
+                w_std: float | None = None, dtype=None) -> Params:
     """i.i.d. particles a_i ~ N(0, a_std^2), w_i ~ N(0, w_std^2 I_d), w_std = 1/sqrt(d) by default.
 
     With ``seeds=S`` returns S independent networks stacked on a leading axis (a: (S, N),
@@ -106,6 +99,7 @@ def init_params(key, n: int, d: int, *, seeds: int | None = None, a_std: float =
     n, d = _checks.count("N", n), _checks.count("d", d)
     a_std = _checks.positive("a_std", a_std)
     w_std = d**-0.5 if w_std is None else _checks.positive("w_std", w_std)
+    dtype = _checks.float_dtype(dtype)
     shape = (n,) if seeds is None else (_checks.count("seeds", seeds), n)
     ka, kw = jax.random.split(key)
     # Flat draws, then reshape: XLA compiles a 1-D normal several times faster than a 3-D one.

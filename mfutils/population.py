@@ -1,25 +1,33 @@
-"""Exact population quantities under Gaussian inputs: risk R, first variation V_mu, velocity.
+"""Exact population quantities under Gaussian inputs: the risk R, the first variation V_mu, the
+particle velocity and the mean-field velocity field.
 
 All expectations over x ~ N(0, I_d) are closed-form kernel sums (see :mod:`mfutils.activations`),
-so these functions cost O(N^2 d) and are differentiated exactly by JAX.
+so these functions cost O(N^2 d) and are differentiated exactly by JAX. A measure is the empirical
+measure of a :class:`~mfutils.Params` (weights 1/N), or with ``weights`` m the weighted measure
+sum_j m_j delta_{theta_j}, whose weights need not sum to one (chapter 4 differentiates in them).
 """
 from __future__ import annotations
 
 from functools import partial
 
 import jax
+import jax.numpy as jnp
 
+from . import _checks
 from .network import Params, Problem, Scaling, output_scale, time_scale
 
-__all__ = ["population_risk", "first_variation", "weighted_first_variation", "velocity"]
+__all__ = ["population_risk", "first_variation", "velocity", "velocity_field"]
+
+
+def _on_sphere(problem: Problem, *params: Params) -> None:
+    """Hermite kernels hold for unit-norm rows only: check them where values are concrete."""
+    if problem.sigma.name == "hermite" or problem.sigma_star.name == "hermite":
+        for name, p in zip(("teacher", "params", "theta"), (problem.teacher,) + params):
+            _checks.unit_rows(f"{name}.w", p.w)
 
 
 @partial(jax.jit, static_argnames="scaling")
-def population_risk(params: Params, problem: Problem, scaling: Scaling = "mean-field"):
-    """R(mu^N) = 1/2 E (f_N(x) - y)^2, exactly.
-
-    Expands the square into kernel sums: 1/2 [s^2 a'K(w,w)a - 2 s a'K(w,u)b + b'K(u,u)b].
-    """
+def _risk(params: Params, problem: Problem, scaling: Scaling):
     a, w = params
     b, u = problem.teacher
     s = output_scale(a.shape[-1], scaling)
@@ -30,33 +38,51 @@ def population_risk(params: Params, problem: Problem, scaling: Scaling = "mean-f
     return 0.5 * (student - 2.0 * cross + teacher)
 
 
-@partial(jax.jit, static_argnames="scaling")
-def first_variation(theta: Params, params: Params, problem: Problem,
-                    scaling: Scaling = "mean-field"):
+def population_risk(params: Params, problem: Problem, scaling: Scaling = "mean-field"):
+    """R(mu^N) = 1/2 E (f_N(x) - y)^2, exactly.
+
+    Expands the square into kernel sums: 1/2 [s^2 a'K(w,w)a - 2 s a'K(w,u)b + b'K(u,u)b].
+
+    Example:
+      >>> import jax, mfutils as mf
+      >>> problem = mf.erf_testbed(d=5)
+      >>> round(float(mf.population_risk(mf.init_params(jax.random.key(0), 256, 5), problem)), 2)
+      0.72
+    """
+    _on_sphere(problem, params)
+    return _risk(params, problem, scaling)
+
+
+@jax.jit
+def _first_variation(theta: Params, params: Params, problem: Problem, weights):
+    b, u = problem.teacher
+    sig = problem.sigma
+    m = 1.0 / params.a.shape[-1] if weights is None else weights
+    residual = (sig.kernel(theta.w, params.w) @ (m * params.a)
+                - sig.kernel(theta.w, u, problem.sigma_star) @ b)
+    return theta.a * residual
+
+
+def first_variation(theta: Params, params: Params, problem: Problem, weights=None):
     """V_mu(theta) = E[(f_mu(x) - y) phi(theta; x)], phi(theta; x) = a sigma(w . x).
 
     Args:
       theta: the points where V is evaluated, a (M,), w (M, d).
-      params: the particles defining mu = mu^N (a (N,), w (N, d)).
+      params: the particles theta_j of mu (a (N,), w (N, d)).
+      weights: m (N,) or a scalar for mu = sum_j m_j delta_{theta_j}; default 1/N, the empirical
+        measure, for which ``grad V_{mu^N}(theta_i) = N grad_{theta_i} R``.
     Returns:
-      an (M,) array. In the mean-field scaling ``grad V_{mu^N}(theta_i) = N grad_{theta_i} R``.
+      an (M,) array.
+
+    Example:
+      >>> import jax, mfutils as mf
+      >>> problem = mf.erf_testbed(d=5)
+      >>> params = mf.init_params(jax.random.key(0), 8, 5)
+      >>> mf.first_variation(params, params, problem).shape
+      (8,)
     """
-    return weighted_first_variation(theta, params, output_scale(params.a.shape[-1], scaling),
-                                    problem)
-
-
-@jax.jit
-def weighted_first_variation(theta: Params, params: Params, weights, problem: Problem):
-    """V_mu(theta) for the weighted measure mu = sum_j m_j delta_{theta_j}, weights m (N,) or a
-    scalar (m_j = 1/N gives :func:`first_variation`); theta: a (M,), w (M, d). Returns (M,).
-
-    The weights need not sum to one: this is what lets chapter 4 differentiate with respect to them.
-    """
-    b, u = problem.teacher
-    sig = problem.sigma
-    residual = (sig.kernel(theta.w, params.w) @ (weights * params.a)
-                - sig.kernel(theta.w, u, problem.sigma_star) @ b)
-    return theta.a * residual
+    _on_sphere(problem, params, theta)
+    return _first_variation(theta, params, problem, weights)
 
 
 @partial(jax.jit, static_argnames="scaling")
@@ -65,6 +91,38 @@ def velocity(params: Params, problem: Problem, scaling: Scaling = "mean-field") 
 
     Mean-field scaling: -N grad_{theta_i} R = -grad V_{mu^N}(theta_i), the particle gradient flow.
     NTK scaling: -grad_{theta_i} R, plain gradient flow on the 1/sqrt(N) network.
+
+    Example:
+      >>> import jax, mfutils as mf
+      >>> problem = mf.erf_testbed(d=5)
+      >>> v = mf.velocity(mf.init_params(jax.random.key(0), 8, 5), problem)
+      >>> v.a.shape, v.w.shape
+      ((8,), (8, 5))
     """
     c = -time_scale(params.a.shape[-1], scaling)
-    return jax.tree.map(lambda g: c * g, jax.grad(population_risk)(params, problem, scaling))
+    return jax.tree.map(lambda g: c * g, jax.grad(_risk)(params, problem, scaling))
+
+
+@jax.jit
+def _velocity_field(theta: Params, params: Params, problem: Problem, weights):
+    return jax.tree.map(jnp.negative, jax.grad(
+        lambda th: _first_variation(th, params, problem, weights).sum())(theta))
+
+
+def velocity_field(theta: Params, params: Params, problem: Problem, weights=None) -> Params:
+    """The mean-field velocity field v_mu(theta) = -grad V_mu(theta) at arbitrary points theta
+    (a (M,), w (M, d)), mu the measure of ``params`` (weights as in :func:`first_variation`).
+
+    At the particles themselves, with the default weights, it is :func:`velocity`; with other
+    weights every particle moves in the field of the weighted measure, whatever its own weight.
+
+    Example:
+      >>> import jax, numpy as np, mfutils as mf
+      >>> problem = mf.erf_testbed(d=5)
+      >>> params = mf.init_params(jax.random.key(0), 8, 5)
+      >>> v, field = mf.velocity(params, problem), mf.velocity_field(params, params, problem)
+      >>> bool(np.allclose(v.w, field.w, atol=1e-6))
+      True
+    """
+    _on_sphere(problem, params, theta)
+    return _velocity_field(theta, params, problem, weights)

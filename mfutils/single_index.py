@@ -8,33 +8,41 @@ For a unit-norm neuron w and teacher theta with overlap m = w . theta, E[sigma(w
 """
 from __future__ import annotations
 
-from functools import partial
+import functools
 import math
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import scipy.special
 
 from . import _checks
-from .activations import hermite_basis
+from .activations import Activation
+from .loop import Run, simulate
 
 __all__ = ["hermite_coefficients", "information_exponent", "overlap_drift", "escape_time",
-           "SGDEscape", "sgd_escape"]
+           "Escape", "sgd_escape"]
 
 
-def hermite_coefficients(link, degree: int, n_nodes: int = 200) -> np.ndarray:
-    """c_j = E[link(g) h_j(g)], j = 0..degree, g ~ N(0, 1), by Gauss-Hermite quadrature.
+def hermite_coefficients(link: Activation | Callable, degree: int, n_nodes: int = 200) -> np.ndarray:
+    """c_j = E[link(g) h_j(g)], j = 0..degree, g ~ N(0, 1), by Gauss-Hermite quadrature in float64.
 
     Args:
-      link: a function of one array (jax.numpy or numpy), e.g. ``mf.relu`` or ``jnp.tanh``.
+      link: an :class:`~mfutils.Activation` (evaluated in float64 NumPy), or a NumPy function of
+        one array returning float64, e.g. ``np.tanh`` or ``np.sign``.
       degree: the highest coefficient returned.
       n_nodes: quadrature nodes. Exact for polynomial links of degree < 2 n_nodes - degree; for
         smooth links the error falls geometrically; for links with a kink (ReLU, abs) or a jump
         (sign) only algebraically: errors about 8e-4 (ReLU) and 2.5e-3 (sign) at 200 nodes,
         falling like 1/n_nodes.
     Returns:
-      (degree + 1,) float64 numpy array.
+      (degree + 1,) float64 array.
+
+    Example:
+      >>> import mfutils as mf
+      >>> np.round(mf.hermite_coefficients(mf.hermite_series([0, 0.6, 0, 0.8]), 4), 12) + 0.0
+      array([0. , 0.6, 0. , 0.8, 0. ])
     """
     degree = _checks.count("degree", degree, minimum=0)
     n_nodes = _checks.count("n_nodes", n_nodes, minimum=degree + 1)
@@ -42,73 +50,91 @@ def hermite_coefficients(link, degree: int, n_nodes: int = 200) -> np.ndarray:
         raise ValueError(f"n_nodes must be at most 300, got {n_nodes}")
     z, weights = np.polynomial.hermite_e.hermegauss(n_nodes)
     weights = weights / math.sqrt(2 * math.pi)  # the N(0, 1) expectation
-    with jax.enable_x64(True):
-        values = np.asarray(link(jnp.asarray(z)), dtype=np.float64)
-        basis = np.asarray(hermite_basis(jnp.asarray(z), degree))
+    values = link.numpy(z) if isinstance(link, Activation) else np.asarray(link(z))
     if values.shape != z.shape:
         raise ValueError(f"link must act elementwise; it returned shape {values.shape} for {z.shape}")
+    if values.dtype != np.float64:
+        raise ValueError(f"link returned {values.dtype}; the quadrature needs float64: pass an "
+                         "mfutils Activation or a NumPy function (np.tanh, not jnp.tanh)")
     if not np.all(np.isfinite(values)):
         raise ValueError("link is not finite at the quadrature nodes")
+    j = np.arange(degree + 1)
+    basis = scipy.special.eval_hermitenorm(j, z[:, None]) / np.sqrt(scipy.special.factorial(j))
     return (weights * values) @ basis
 
 
-def information_exponent(coeffs, atol: float = 1e-8) -> int:
-    """k* = the smallest j >= 1 with abs(c_j) > atol (the degree of the first non-constant term)."""
-    c = np.asarray(coeffs, dtype=float)
+def information_exponent(link, atol: float = 1e-8) -> int:
+    """k* = the smallest j >= 1 with abs(c_j) > atol (the degree of the first non-constant term).
+
+    Args:
+      link: a Hermite :class:`~mfutils.Activation`, or its coefficients c_0, c_1, ...
+
+    Example:
+      >>> import mfutils as mf
+      >>> mf.information_exponent(mf.hermite_series([0.5, 0, 0, 1.0]))
+      3
+    """
+    c = np.asarray(link.coeffs if isinstance(link, Activation) else link, dtype=float)
     if c.ndim != 1 or not np.all(np.isfinite(c)):
-        raise ValueError(f"coeffs must be a finite 1-D sequence, got {coeffs!r}")
+        raise ValueError(f"coeffs must be a finite 1-D sequence, got {link!r}")
     nonzero = np.flatnonzero(np.abs(c[1:]) > atol)
     if nonzero.size == 0:
         raise ValueError("the link is constant (no Hermite coefficient of degree >= 1 above atol)")
     return int(nonzero[0]) + 1
 
 
-def overlap_drift(m, coeffs):
-    """The single-neuron population flow on the sphere: dm/dt = (1 - m^2) sum_j j c_j^2 m^(j-1).
+def overlap_drift(m, link: Activation):
+    """The single-neuron population flow on the sphere: dm/dt = (1 - m^2) K'(m),
+    K'(m) = sum_j j c_j^2 m^(j-1).
 
-    The neuron sigma(w . x) (w a unit vector, sigma = sum_j c_j h_j) learns the teacher sigma(theta . x) by
-    the spherical gradient flow of the population risk; m = w . theta. Elementwise in m.
+    The neuron sigma(w . x) (w a unit vector, sigma = sum_j c_j h_j) learns the teacher
+    sigma(theta . x) by the spherical gradient flow of the population risk; m = w . theta.
+    Elementwise in m; NumPy in, float64 NumPy out; JAX in, JAX out.
+
+    Example:
+      >>> import mfutils as mf
+      >>> float(mf.overlap_drift(0.5, mf.hermite(2)))  # (1 - 1/4) * 2 * 0.5
+      0.75
     """
-    c2 = np.asarray(coeffs, dtype=float) ** 2
-    j = np.arange(1, len(c2))
-    m = jnp.asarray(m)
-    powers = m[..., None] ** (j - 1)
-    return (1 - m**2) * (powers @ jnp.asarray(j * c2[1:], dtype=powers.dtype))
+    return (1 - m**2) * link.profile(m, derivative=True)
 
 
-def escape_time(coeffs, m0, m1: float = 0.5, n_nodes: int = 200) -> np.ndarray:
+def escape_time(link: Activation, m0, m1: float = 0.5, n_nodes: int = 200) -> np.ndarray:
     """Time for :func:`overlap_drift` to carry the overlap from m0 to m1 (0 < m0 < m1 < 1).
 
     t = int_{m0}^{m1} dm / drift(m), by Gauss-Legendre quadrature in log m (the integrand is
-    smooth there). For sigma = h_k and m0 = d^(-1/2) it grows like d^((k-2)/2) / (k (k - 2)) for
-    k >= 3 and like log(d) / 4 for k = 2. ``m0`` may be an array; float64 result of its shape.
+    smooth there), in float64. For sigma = h_k and m0 = d^(-1/2) it grows like
+    d^((k-2)/2) / (k (k - 2)) for k >= 3 and like log(d) / 4 for k = 2. ``m0`` may be an array.
+
+    Example:
+      >>> import mfutils as mf
+      >>> round(float(mf.escape_time(mf.hermite(2), 0.01)), 4)  # (log 50 - log(0.75/0.9999)/2) / 2
+      2.0279
     """
     m0 = np.asarray(m0, dtype=float)
     if not np.all(np.isfinite(m0)) or np.any(m0 <= 0) or np.any(m0 >= m1) or not m1 < 1:
         raise ValueError(f"need 0 < m0 < m1 < 1, got m0 = {m0}, m1 = {m1}")
-    coeffs = _checks.link_coeffs(coeffs)
+    _checks.link_coeffs(link.coeffs)
     x, w = np.polynomial.legendre.leggauss(n_nodes)
     lo, hi = np.log(m0)[..., None], math.log(m1)
     m = np.exp(lo + (hi - lo) * (x + 1) / 2)  # nodes in log m
-    with jax.enable_x64(True):
-        drift = np.asarray(overlap_drift(jnp.asarray(m), coeffs))
-    return (hi - lo[..., 0]) / 2 * np.sum(w * m / drift, axis=-1)
+    return (hi - lo[..., 0]) / 2 * np.sum(w * m / overlap_drift(m, link), axis=-1)
 
 
-class SGDEscape(NamedTuple):
-    """Online SGD escape runs: ``steps``, (S,) the first step with abs(m) >= threshold (-1 if none
-    within the budget); ``overlaps``, (S, R + 1) the overlap every ``every`` steps from step 0."""
+class Escape(NamedTuple):
+    """The state of an escape run: ``overlap``, m (reduced chain) or the vector w (``full=True``);
+    ``escaped_at``, the first step with abs(m) >= threshold (-1 while not escaped)."""
 
-    steps: jax.Array
-    overlaps: jax.Array
+    overlap: jax.Array
+    escaped_at: jax.Array
 
 
-def _link_and_derivative(coeffs, z):
-    """sigma(z) and sigma'(z) for sigma = sum_j c_j h_j (h_j' = sqrt(j) h_{j-1})."""
-    c = jnp.asarray(coeffs, dtype=z.dtype)
-    h = hermite_basis(z, len(coeffs) - 1)
-    dc = jnp.asarray([math.sqrt(j) * coeffs[j] for j in range(1, len(coeffs))], dtype=z.dtype)
-    return h @ c, h[..., :-1] @ dc
+class _Args(NamedTuple):
+    """What the escape steps read (arrays in the run's dtype)."""
+
+    lr: jax.Array
+    threshold: jax.Array
+    d: jax.Array
 
 
 def _chisquare(z, df):
@@ -118,7 +144,7 @@ def _chisquare(z, df):
     return df * jnp.maximum(1 - q + z * jnp.sqrt(q), 0.0) ** 3
 
 
-def _reduced_step(m, z, coeffs, d, lr):
+def _reduced_step(m, z, link, args):
     """One online SGD step in the overlap alone, from three normals z (O(1) cost for any d).
 
     With g1 = w.x, g2 = e.x (e the unit vector of theta orthogonal to w) and r = |x|^2 - g1^2 - g2^2
@@ -126,79 +152,91 @@ def _reduced_step(m, z, coeffs, d, lr):
     c = lr y sigma'(g1), has overlap m + c s g2 and squared norm 1 + c^2 (g2^2 + r).
     """
     g1, g2 = z[0], z[1]
-    r = _chisquare(z[2], d - 2)
+    r = _chisquare(z[2], args.d - 2)
     s = jnp.sqrt(jnp.maximum(1 - m**2, 0.0))
-    y, _ = _link_and_derivative(coeffs, m * g1 + s * g2)
-    _, dsig = _link_and_derivative(coeffs, g1)
-    c = lr * y * dsig
+    c = args.lr * link(m * g1 + s * g2) * link.derivative()(g1)
     return (m + c * s * g2) / jnp.sqrt(1 + c**2 * (g2**2 + r))
 
 
-def _full_step(w, x, coeffs, d, lr):
+def _full_step(w, x, link, args):
     """The same step on the vector w in R^d (teacher theta = e_1, sample x): O(d) cost."""
-    y, _ = _link_and_derivative(coeffs, x[0])
     g1 = w @ x
-    _, dsig = _link_and_derivative(coeffs, g1)
-    w = w + lr * y * dsig * (x - g1 * w)
+    w = w + args.lr * link(x[0]) * link.derivative()(g1) * (x - g1 * w)
     return w / jnp.linalg.norm(w)
 
 
-@partial(jax.jit, static_argnames=("coeffs", "d", "n_steps", "every", "full"))
-def _escape_runs(keys, m0, lr, threshold, *, coeffs, d, n_steps, every, full):
-    def run(key):
-        k0, key = jax.random.split(key)
-        if full:  # w0 = m0 e_1 + s xi, xi uniform on the unit sphere of e_1's complement
-            xi = jax.random.normal(k0, (d - 1,), m0.dtype)
-            state = jnp.concatenate([m0[None], jnp.sqrt(1 - m0**2) * xi / jnp.linalg.norm(xi)])
-            overlap, step, width = (lambda w: w[0]), _full_step, d
-        else:
-            state, overlap, step, width = m0, (lambda m: m), _reduced_step, 3
+@functools.cache
+def _escape(link: Activation, full: bool, width: int):
+    """The step, observable and noise of an escape run (one set per link and mode)."""
+    move = _full_step if full else _reduced_step
 
-        def inner(carry, nz):
-            (state, hit), (n, z) = carry, nz
-            state = jnp.where(hit >= 0, state, step(state, z, coeffs, d, lr))
-            hit = jnp.where((hit < 0) & (jnp.abs(overlap(state)) >= threshold), n + 1, hit)
-            return (state, hit), None
+    def overlap(x):
+        return x[0] if full else x
 
-        def outer(carry, r):  # the block's samples are drawn at once: far faster than per step
-            noise = jax.random.normal(jax.random.fold_in(key, r), (every, width), m0.dtype)
-            carry, _ = jax.lax.scan(inner, carry, (r * every + jnp.arange(every), noise))
-            return carry, overlap(carry[0])
+    def step(state, k, z, args):
+        x, hit = state
+        x = jnp.where(hit >= 0, x, move(x, z, link, args))
+        return Escape(x, jnp.where((hit < 0) & (jnp.abs(overlap(x)) >= args.threshold), k + 1, hit))
 
-        (_, hit), ms = jax.lax.scan(outer, (state, jnp.int32(-1)), jnp.arange(n_steps // every))
-        return hit, jnp.concatenate([m0[None], ms])
+    def observe(state, args):
+        return {"overlap": overlap(state.overlap)}
 
-    return jax.vmap(run)(keys)
+    def noise(key, args):
+        return jax.random.normal(key, (width,), args.lr.dtype)
+
+    return step, observe, noise
 
 
-def sgd_escape(key, coeffs, d: int, lr: float, n_steps: int, *, seeds: int, every: int | None = None,
-               threshold: float = 0.5, m0: float | None = None, full: bool = False) -> SGDEscape:
+def sgd_escape(key, link: Activation, d: int, lr: float, n_samples: int, *, seeds: int,
+               every: int | None = None, n_records: int | None = None, threshold: float = 0.5,
+               m0: float | None = None, full: bool = False) -> Run:
     """Online SGD of one spherical neuron on the correlation loss, until abs(m) >= threshold.
 
     Per fresh sample x ~ N(0, I_d), y = sigma(theta . x): w <- (w + lr y sigma'(w.x) P_w x) / norm,
     P_w = I - w w^T (spherical gradient step on -y sigma(w.x), then back to the sphere). The square
     loss has the same population gradient on the sphere (E sigma(w.x)^2 is constant there) but more
     noise. By rotation invariance the overlap m_n is a Markov chain that needs only three scalars
-    per sample (the chi-square of the other d - 2 coordinates, which only
-    enters the normalisation, is drawn by the Wilson-Hilferty approximation), so large d costs
-    nothing; ``full=True`` runs the d-dimensional vectors instead, to check that reduction.
+    per sample (the chi-square of the other d - 2 coordinates, which only enters the
+    normalisation, is drawn by the Wilson-Hilferty approximation), so large d costs nothing;
+    ``full=True`` runs the d-dimensional vectors instead, to check that reduction.
 
     Args:
-      key: PRNG key; seed s uses ``fold_in(key, s)``.
-      coeffs: Hermite coefficients of sigma (teacher and student).
-      d: dimension (>= 3). lr: step size. n_steps: budget of samples.
-      seeds: independent runs. every: record interval (default: n_steps // 200, at least 1).
+      key: PRNG key: ``init_key, run_key = split(key)``; ``init_key`` draws the initial vectors
+        (``full=True``), ``run_key`` the samples (the key policy of :mod:`mfutils.loop`).
+      link: the Hermite link sigma (teacher and student). d: dimension (>= 3). lr: step size.
+      n_samples: budget of samples (steps). seeds: independent runs.
+      every, n_records: record interval in samples, or number of records (default about 200).
       threshold: the escape level for abs(m). m0: initial overlap (default d^(-1/2), typical at random).
+    Returns:
+      a :class:`~mfutils.Run` over sample counts: ``final`` an :class:`Escape` (seed axis first),
+      ``records["overlap"]`` (S, R + 1) the overlap at each record.
+
+    Example:
+      >>> import jax, mfutils as mf
+      >>> run = mf.sgd_escape(jax.random.key(0), mf.hermite(2), d=64, lr=0.1 / 64,
+      ...                     n_samples=20_000, seeds=8)
+      >>> bool((run.final.escaped_at > 0).all()), run.records["overlap"].shape
+      (True, (8, 201))
     """
+    if not isinstance(link, Activation) or link.name != "hermite":
+        raise ValueError(f"link must be a Hermite series (mf.hermite, mf.hermite_series), got {link!r}")
+    _checks.link_coeffs(link.coeffs)
     d = _checks.count("d", d, minimum=3)
-    n_steps, every = _checks.schedule(n_steps, every)
+    n_steps, every = _checks.schedule(_checks.count("n_samples", n_samples), 1, every, n_records)
     seeds = _checks.count("seeds", seeds)
     lr = _checks.positive("lr", lr)
     m0 = d**-0.5 if m0 is None else float(m0)
     if not (0 < threshold < 1 and -1 < m0 < 1):
         raise ValueError(f"need 0 < threshold < 1 and |m0| < 1, got {threshold}, {m0}")
-    coeffs = _checks.link_coeffs(coeffs)
-    keys = jax.vmap(lambda s: jax.random.fold_in(key, s))(jnp.arange(seeds))
-    hit, ms = _escape_runs(keys, jnp.float32(m0), jnp.float32(lr), jnp.float32(threshold),
-                           coeffs=coeffs, d=d, n_steps=n_steps, every=every, full=full)
-    return SGDEscape(hit, ms)
+    dtype = _checks.float_dtype()
+    init_key, run_key = jax.random.split(key)
+    if full:  # w0 = m0 e_1 + s xi, xi uniform on the unit sphere of e_1's complement
+        xi = jax.random.normal(init_key, (seeds, d - 1), dtype)
+        xi = xi / jnp.linalg.norm(xi, axis=1, keepdims=True)
+        x0 = jnp.concatenate([jnp.full((seeds, 1), m0, dtype), math.sqrt(1 - m0**2) * xi], axis=1)
+    else:
+        x0 = jnp.full((seeds,), m0, dtype)
+    step, observe, noise = _escape(link, full, d if full else 3)
+    args = _Args(*(jnp.asarray(v, dtype) for v in (lr, threshold, d)))
+    return simulate(step, observe, Escape(x0, jnp.full((seeds,), -1, jnp.int32)), args, run_key,
+                    n_steps=n_steps, every=every, time_per_step=1.0, seeds=seeds, noise=noise)

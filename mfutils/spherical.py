@@ -3,7 +3,9 @@ mean-field dynamics (chapters 5 and 6).
 
 Model: f(x) = (1/N) sum_i a_i sigma(w_i . x) with |w_i| = 1 and fixed signs a_i in {-1, +1};
 teacher y = sigma(theta . x) with theta = e_1 (well-specified: the same link sigma = sum_j c_j h_j).
-On the sphere E[sigma(u.x) sigma(v.x)] = K(u.v) with K(rho) = sum_j c_j^2 rho^j, so
+This is the book's two-layer model with a Hermite :class:`~mfutils.Problem`
+(:func:`sphere_problem`): its risk is :func:`mfutils.population_risk`. On the sphere
+E[sigma(u.x) sigma(v.x)] = K(u.v) with K = ``sigma.profile``, K(rho) = sum_j c_j^2 rho^j, so
 
   R(mu) = 1/2 [ E_{mu x mu} a a' K(w.w') - 2 E_mu a K(w.theta) + K(1) ],
   V_mu(w) = E_{mu} a a' K(w.w') - a K(w.theta),   dw/dt = -(I - w w^T) grad_w V_mu(w).
@@ -17,7 +19,6 @@ velocity of all N_ref overlaps costs O(N_ref K^2) per step for a link of degree 
 """
 from __future__ import annotations
 
-from functools import partial
 import math
 from typing import NamedTuple
 
@@ -26,29 +27,43 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import _checks
-from .network import Params
+from .activations import Activation
+from .loop import Run, simulate
+from .network import Params, Problem
+from .population import population_risk
+from .single_index import overlap_drift
 
-__all__ = ["sphere_init", "sphere_risk", "sphere_velocity", "sphere_flow", "overlap_init",
-           "sphere_moments", "overlap_velocity", "overlap_risk", "overlap_flow", "mf_distance",
-           "SphereRun", "GapRun", "mf_gap_flow"]
-
-
-class SphereRun(NamedTuple):
-    """A run: ``final`` state (Params for particles, (a, m) for overlaps); ``times`` (R + 1,);
-    ``risk`` (R + 1,) the exact population risk; ``overlaps`` (R + 1, N) every particle's m."""
-
-    final: object
-    times: jax.Array
-    risk: jax.Array
-    overlaps: jax.Array
+__all__ = ["sphere_problem", "sphere_init", "sphere_velocity", "sphere_flow", "Overlaps",
+           "overlap_init", "overlap_velocity", "overlap_risk", "overlap_flow", "mf_distance",
+           "mf_gap_flow"]
 
 
-def _kernel(rho, coeffs, derivative=False):
-    """K(rho) = sum_j c_j^2 rho^j, or K'(rho)."""
-    c2 = np.asarray(coeffs) ** 2
-    if derivative:
-        c2 = c2[1:] * np.arange(1, len(c2))
-    return jnp.polyval(jnp.asarray(c2[::-1], dtype=rho.dtype), rho)
+def sphere_problem(link: Activation, d: int, dtype=None) -> Problem:
+    """The single-index problem y = link(e_1 . x) for spherical students with the same link.
+
+    Example:
+      >>> import mfutils as mf
+      >>> problem = mf.sphere_problem(mf.hermite(4), d=32)
+      >>> problem.d, problem.sigma
+      (32, hermite_series([0.0, 0.0, 0.0, 0.0, 1.0]))
+    """
+    if not isinstance(link, Activation) or link.name != "hermite":
+        raise ValueError(f"the spherical models need a Hermite link (mf.hermite, "
+                         f"mf.hermite_series), got {link!r}")
+    _checks.link_coeffs(link.coeffs)
+    d, dtype = _checks.count("d", d, minimum=3), _checks.float_dtype(dtype)
+    return Problem(Params(jnp.ones(1, dtype), jnp.eye(1, d, dtype=dtype)), link, link)
+
+
+def _single_index(problem: Problem) -> tuple[Activation, jax.Array, int]:
+    """Check a problem of :func:`sphere_problem`'s form; return (link, teacher direction, d)."""
+    b, u = problem.teacher
+    if (problem.sigma.name != "hermite" or problem.sigma_star != problem.sigma
+            or np.shape(u)[0] != 1 or (_checks.is_concrete(b) and float(b[0]) != 1.0)):
+        raise ValueError("need a single-index problem with one unit teacher of weight 1 and the "
+                         "student's Hermite link: use mf.sphere_problem(link, d)")
+    _checks.unit_rows("the teacher direction", u)
+    return problem.sigma, u[0], problem.d
 
 
 def _signs(key, n, signs, dtype):
@@ -59,84 +74,108 @@ def _signs(key, n, signs, dtype):
     raise ValueError(f"signs must be 'plus' or 'random', got {signs!r}")
 
 
-def sphere_init(key, n: int, d: int, *, signs: str = "plus", dtype=jnp.float32) -> Params:
-    """N neurons uniform on S^{d-1} (a: (N,) signs, +1 or random +-1; w: (N, d) unit rows)."""
+def sphere_init(key, n: int, d: int, *, signs: str = "plus", dtype=None) -> Params:
+    """N neurons uniform on S^{d-1} (a: (N,) signs, +1 or random +-1; w: (N, d) unit rows).
+
+    Example:
+      >>> import jax, mfutils as mf
+      >>> p = mf.sphere_init(jax.random.key(0), 4, 8, signs="random")
+      >>> p.w.shape, sorted(set(p.a.tolist())) <= [-1.0, 1.0]
+      ((4, 8), True)
+    """
     n, d = _checks.count("n", n), _checks.count("d", d, minimum=3)
+    dtype = _checks.float_dtype(dtype)
     kw, ka = jax.random.split(key)
     w = jax.random.normal(kw, (n, d), dtype)
     return Params(_signs(ka, n, signs, dtype), w / jnp.linalg.norm(w, axis=1, keepdims=True))
 
 
-def _check_sphere(params):
-    _checks.params_shape(params)
+def _check_sphere(params, problem):
+    _checks.params_shape(params, problem.d)
     if params.a.ndim != 1:
         raise ValueError("spherical networks take one network (a: (N,), w: (N, d)); vmap for seeds")
-    if _checks.is_concrete(params) and not np.allclose(np.linalg.norm(np.asarray(params.w), axis=1), 1,
-                                                        atol=1e-4):
-        raise ValueError("spherical networks need unit-norm rows w_i")
+    _checks.unit_rows("params.w", params.w)
+    return _single_index(problem)
 
 
-def sphere_risk(params: Params, coeffs):
-    """Exact population risk R(mu^N) of the spherical network (teacher sigma(e_1 . x))."""
-    coeffs = _checks.link_coeffs(coeffs)
+def _sphere_velocity(params, link, u):
     a, w = params
     n = a.shape[0]
-    m = w[:, 0]
-    self_term = a @ _kernel(w @ w.T, coeffs) @ a / n**2
-    return 0.5 * (self_term - 2 * jnp.mean(a * _kernel(m, coeffs)) + sum(c * c for c in coeffs))
-
-
-def sphere_velocity(params: Params, coeffs):
-    """The particles' spherical velocities -(I - w_i w_i^T) grad V_{mu^N}(w_i): (N, d)."""
-    coeffs = _checks.link_coeffs(coeffs)
-    a, w = params
-    n = a.shape[0]
-    grad = a[:, None] * ((_kernel(w @ w.T, coeffs, True) * a[None, :]) @ w) / n
-    grad = grad.at[:, 0].add(-a * _kernel(w[:, 0], coeffs, True))
+    grad = a[:, None] * ((link.profile(w @ w.T, derivative=True) * a[None, :]) @ w) / n
+    grad = grad - (a * link.profile(w @ u, derivative=True))[:, None] * u[None, :]
     return -(grad - jnp.sum(grad * w, axis=1, keepdims=True) * w)
 
 
-def _record(observe, step, state, n_steps, every):
-    """Scan ``step`` n_steps times, recording ``observe(state)`` at step 0 and every ``every`` steps."""
-    def outer(state, _):
-        state = jax.lax.fori_loop(0, every, lambda i, s: step(s), state)
-        return state, observe(state)
+def sphere_velocity(params: Params, problem: Problem):
+    """The particles' spherical velocities -(I - w_i w_i^T) grad V_{mu^N}(w_i): (N, d).
 
-    final, records = jax.lax.scan(outer, state, None, length=n_steps // every)
-    records = jax.tree.map(lambda r0, r: jnp.concatenate([jnp.asarray(r0)[None], r]), observe(state), records)
-    return final, records
+    The tangent part of ``mf.velocity(params, problem).w``, written out with the kernel's
+    derivative K' (no automatic differentiation): 2-3 times faster.
+
+    Example:
+      >>> import jax, numpy as np, mfutils as mf
+      >>> problem = mf.sphere_problem(mf.hermite(3), d=6)
+      >>> p = mf.sphere_init(jax.random.key(0), 5, 6)
+      >>> v = mf.sphere_velocity(p, problem)
+      >>> bool(np.allclose(np.sum(v * p.w, axis=1), 0, atol=1e-6))  # tangent to the sphere
+      True
+    """
+    link, u, _ = _check_sphere(params, problem)
+    return _sphere_velocity(params, link, u)
 
 
-def _sphere_step(p, dt, coeffs):
+class _Args(NamedTuple):
+    """What the spherical steps read: the problem, the Euler step, and the reference signs."""
+
+    problem: Problem
+    dt: jax.Array
+    a_ref: jax.Array | None = None
+
+
+def _sphere_step(p, dt, problem):
     """Euler step of the particle flow, then back to the sphere."""
-    w = p.w + dt * sphere_velocity(p, coeffs)
+    w = p.w + dt * _sphere_velocity(p, problem.sigma, problem.teacher.w[0])
     return Params(p.a, w / jnp.linalg.norm(w, axis=1, keepdims=True))
 
 
-def _overlap_step(a, m, dt, coeffs, d):
-    """Euler step of the reduced mean-field dynamics, kept in [-1, 1]."""
-    return jnp.clip(m + dt * overlap_velocity(a, m, coeffs, d), -1.0, 1.0)
+def _particles_step(p, k, xi, args):
+    return _sphere_step(p, args.dt, args.problem)
 
 
-@partial(jax.jit, static_argnames=("coeffs", "n_steps", "every"))
-def _sphere_flow(params, dt, *, coeffs, n_steps, every):
-    return _record(lambda p: (sphere_risk(p, coeffs), p.w[:, 0]),
-                   lambda p: _sphere_step(p, dt, coeffs), params, n_steps, every)
+def _particles_observe(p, args):
+    return {"risk": population_risk(p, args.problem), "overlaps": p.w @ args.problem.teacher.w[0]}
 
 
-def sphere_flow(params: Params, coeffs, *, dt: float, n_steps: int, every: int | None = None) -> SphereRun:
+def sphere_flow(params: Params, problem: Problem, *, dt: float, t_end: float,
+                every: int | None = None, n_records: int | None = None) -> Run:
     """The N-particle spherical gradient flow: Euler step w + dt v, then back to the sphere.
 
-    Cost O(N^2 d) per step (the Gram matrix). Records every ``every`` steps (default n_steps/200).
+    Cost O(N^2 d) per step (the Gram matrix). Records ``{"risk": R(mu^N), "overlaps": (N,)}``.
+
+    Example:
+      >>> import jax, mfutils as mf
+      >>> problem = mf.sphere_problem(mf.hermite(2), d=8)
+      >>> run = mf.sphere_flow(mf.sphere_init(jax.random.key(0), 64, 8), problem, dt=0.1,
+      ...                      t_end=5.0, n_records=5)
+      >>> run.records["overlaps"].shape, bool(run.records["risk"][-1] < run.records["risk"][0])
+      ((6, 64), True)
     """
-    _check_sphere(params)
-    coeffs = _checks.link_coeffs(coeffs)
-    dt, (n_steps, every) = _checks.positive("dt", dt), _checks.schedule(n_steps, every)
-    final, (risk, ms) = _sphere_flow(params, dt, coeffs=coeffs, n_steps=n_steps, every=every)
-    return SphereRun(final, dt * every * jnp.arange(n_steps // every + 1), risk, ms)
+    _check_sphere(params, problem)
+    dt = _checks.positive("dt", dt)
+    n_steps, every = _checks.schedule(t_end, dt, every, n_records)
+    return simulate(_particles_step, _particles_observe, params,
+                    _Args(problem, jnp.asarray(dt, params.w.dtype)), n_steps=n_steps, every=every,
+                    time_per_step=dt)
 
 
 # --- the overlap reduction ---------------------------------------------------------------------
+
+class Overlaps(NamedTuple):
+    """A symmetric measure by the (sign, overlap) law of its neurons: ``a`` (N,), ``m`` (N,)."""
+
+    a: jax.Array
+    m: jax.Array
+
 
 def _z_moment(r: int, d: int) -> float:
     """E z^r for z one coordinate of a uniform point on S^{d-2} (z = u.u' of two neurons)."""
@@ -145,73 +184,84 @@ def _z_moment(r: int, d: int) -> float:
     return math.prod((2 * i + 1) / (d - 1 + 2 * i) for i in range(r // 2))
 
 
-def overlap_init(key, n: int, d: int, *, signs: str = "plus", dtype=jnp.float32):
-    """N overlaps m = w.theta of neurons uniform on S^{d-1}, with their signs: (a, m), each (N,).
+def overlap_init(key, n: int, d: int, *, signs: str = "plus", dtype=None) -> Overlaps:
+    """N overlaps m = w.theta of neurons uniform on S^{d-1}, with their signs.
 
     Exact: m = g / sqrt(g^2 + chi^2_{d-1}) with g ~ N(0, 1).
+
+    Example:
+      >>> import jax, mfutils as mf
+      >>> a, m = mf.overlap_init(jax.random.key(0), 10_000, 100)
+      >>> round(float((m**2).mean()) * 100, 1)  # E m^2 = 1/d
+      1.0
     """
     n, d = _checks.count("n", n), _checks.count("d", d, minimum=3)
+    dtype = _checks.float_dtype(dtype)
     kg, kc, ka = jax.random.split(key, 3)
     g = jax.random.normal(kg, (n,), dtype)
     m = g / jnp.sqrt(g**2 + jax.random.chisquare(kc, d - 1, (n,), dtype))
-    return _signs(ka, n, signs, dtype), m
+    return Overlaps(_signs(ka, n, signs, dtype), m)
 
 
-def sphere_moments(a, m, p_max: int, q_max: int):
-    """M[p, q] = mean_i a_i m_i^p s_i^q, s = sqrt(1 - m^2), for p <= p_max, even q <= q_max."""
+def _moments(a, m, p_max: int, q_max: int):
+    """M[p, q/2] = mean_i a_i m_i^p s_i^q, s = sqrt(1 - m^2), for p <= p_max, even q <= q_max."""
     s2 = 1 - m**2
-    mp = m[:, None] ** jnp.arange(p_max + 1)
-    sq = s2[:, None] ** (jnp.arange(q_max // 2 + 1))
-    return jnp.einsum("i,ip,iq->pq", a, mp, sq) / a.shape[0]  # column q/2 holds s^q
+    mp = m[:, None] ** jnp.arange(p_max + 1, dtype=m.dtype)
+    sq = s2[:, None] ** jnp.arange(q_max // 2 + 1, dtype=m.dtype)
+    return jnp.einsum("i,ip,iq->pq", a, mp, sq) / a.shape[0]
 
 
-def _check_overlaps(a, m, d):
+def _check_overlaps(a, m, problem):
     a, m = jnp.asarray(a), jnp.asarray(m)
     if a.ndim != 1 or a.shape != m.shape:
         raise ValueError(f"a and m must be (N,) arrays of one shape, got {a.shape} and {m.shape}")
     if _checks.is_concrete(a, m) and not (np.all(np.abs(np.asarray(m)) <= 1)
                                           and np.all(np.isfinite(np.asarray(a)))):
         raise ValueError("overlaps must lie in [-1, 1] and signs be finite")
-    return a, m, _checks.count("d", d, minimum=3)
+    link, _, d = _single_index(problem)
+    return a, m, link, d
 
 
-def _cross_kernel(m, moments, coeffs, d):
+def _cross_kernel(m, moments, link, d):
     """E_{w' ~ mu}[a' K(w . w')] for a neuron of overlap m, mu the symmetric measure: (N,)."""
     s = jnp.sqrt(jnp.maximum(1 - m**2, 0.0))
     out = jnp.zeros_like(m)
-    for j, c in enumerate(coeffs):
+    for j, c in enumerate(link.coeffs):
         for r in range(0, j + 1, 2):
             coef = c * c * math.comb(j, r) * _z_moment(r, d)
             out = out + coef * m ** (j - r) * s**r * moments[j - r, r // 2]
     return out
 
 
-def overlap_risk(a, m, coeffs, d: int):
-    """Exact risk of the symmetric mean-field measure whose (sign, overlap) law is that of (a, m)."""
-    coeffs = _checks.link_coeffs(coeffs)
-    a, m, d = _check_overlaps(a, m, d)
-    deg = len(coeffs) - 1
-    moments = sphere_moments(a, m, deg, deg)
-    self_term = jnp.mean(a * _cross_kernel(m, moments, coeffs, d))
-    return 0.5 * (self_term - 2 * jnp.mean(a * _kernel(m, coeffs)) + sum(c * c for c in coeffs))
+def _self_term(a, m, link, d):
+    deg = len(link.coeffs) - 1
+    return jnp.mean(a * _cross_kernel(m, _moments(a, m, deg, deg), link, d))
 
 
-def overlap_velocity(a, m, coeffs, d: int):
-    """dm_i/dt of the symmetric mean-field dynamics, each particle being its overlap: (N,).
+def _overlap_risk(a, m, link, d):
+    return 0.5 * (_self_term(a, m, link, d) - 2 * jnp.mean(a * link.profile(m))
+                  + sum(c * c for c in link.coeffs))
 
-    dm/dt = a (1 - m^2) K'(m) - a E_{w'}[a' K'(rho) (m' - m rho)], rho = m m' + s s' z, where the
-    expectation over the independent directions (z) and over mu (moments) is exact.
+
+def overlap_risk(a, m, problem: Problem):
+    """Exact risk of the symmetric mean-field measure whose (sign, overlap) law is that of (a, m).
+
+    Example:
+      >>> import jax, mfutils as mf
+      >>> problem = mf.sphere_problem(mf.hermite(4), d=64)
+      >>> a, m = mf.overlap_init(jax.random.key(0), 4096, 64)
+      >>> round(float(mf.overlap_risk(a, m, problem)), 2)  # K(1) / 2 at the equator
+      0.5
     """
-    coeffs = _checks.link_coeffs(coeffs)
-    a, m, d = _check_overlaps(a, m, d)
-    deg = len(coeffs) - 1
-    return _reduced_velocity(a, m, sphere_moments(a, m, deg, deg), coeffs, d)
+    a, m, link, d = _check_overlaps(a, m, problem)
+    return _overlap_risk(a, m, link, d)
 
 
-def _reduced_velocity(a, m, moments, coeffs, d):
+def _reduced_velocity(a, m, moments, link, d):
     """The velocity of overlap m (sign a) in the symmetric measure with the given moments."""
     s = jnp.sqrt(jnp.maximum(1 - m**2, 0.0))
     interaction = jnp.zeros_like(m)
+    coeffs = link.coeffs
     for j in range(1, len(coeffs)):
         jb = j * coeffs[j] ** 2
         for r in range(j):  # K'(rho) = sum_j j c_j^2 sum_r C(j-1, r) (m m')^(j-1-r) (s s' z)^r
@@ -222,86 +272,135 @@ def _reduced_velocity(a, m, moments, coeffs, d):
             else:  # the -m s s' z part, with E z^(r+1)
                 interaction -= binom * _z_moment(r + 1, d) * m ** (j - r) * s ** (r + 1) \
                     * moments[j - 1 - r, (r + 1) // 2]
-    return a * (1 - m**2) * _kernel(m, coeffs, True) - a * interaction
+    return a * overlap_drift(m, link) - a * interaction
 
 
-@partial(jax.jit, static_argnames=("coeffs", "d", "n_steps", "every"))
-def _overlap_flow(a, m, dt, *, coeffs, d, n_steps, every):
-    return _record(lambda m: (overlap_risk(a, m, coeffs, d), m),
-                   lambda m: _overlap_step(a, m, dt, coeffs, d), m, n_steps, every)
+def _overlap_velocity(a, m, link, d):
+    deg = len(link.coeffs) - 1
+    return _reduced_velocity(a, m, _moments(a, m, deg, deg), link, d)
 
 
-def overlap_flow(a, m, coeffs, d: int, *, dt: float, n_steps: int, every: int | None = None) -> SphereRun:
+def overlap_velocity(a, m, problem: Problem):
+    """dm_i/dt of the symmetric mean-field dynamics, each particle being its overlap: (N,).
+
+    dm/dt = a (1 - m^2) K'(m) - a E_{w'}[a' K'(rho) (m' - m rho)], rho = m m' + s s' z, where the
+    expectation over the independent directions (z) and over mu (moments) is exact; the first
+    term is :func:`mfutils.overlap_drift`.
+
+    Example:
+      >>> import jax.numpy as jnp, mfutils as mf
+      >>> problem = mf.sphere_problem(mf.hermite(2), d=16)
+      >>> mf.overlap_velocity(jnp.ones(3), jnp.array([-0.5, 0.0, 0.5]), problem).shape
+      (3,)
+    """
+    a, m, link, d = _check_overlaps(a, m, problem)
+    return _overlap_velocity(a, m, link, d)
+
+
+def _overlap_step(a, m, dt, problem):
+    """Euler step of the reduced mean-field dynamics, kept in [-1, 1]."""
+    return jnp.clip(m + dt * _overlap_velocity(a, m, problem.sigma, problem.d), -1.0, 1.0)
+
+
+def _overlaps_step(m, k, xi, args):
+    return _overlap_step(args.a_ref, m, args.dt, args.problem)
+
+
+def _overlaps_observe(m, args):
+    return {"risk": _overlap_risk(args.a_ref, m, args.problem.sigma, args.problem.d),
+            "overlaps": m}
+
+
+def overlap_flow(a, m, problem: Problem, *, dt: float, t_end: float, every: int | None = None,
+                 n_records: int | None = None) -> Run:
     """The mean-field dynamics by the overlap reduction: Euler steps of :func:`overlap_velocity`.
 
     ``a``, ``m``: (N_ref,) signs and initial overlaps (e.g. from :func:`overlap_init`); they stand
     for the symmetric measure with that (sign, overlap) law. Cost O(N_ref K^2) per step, any d.
+    Records ``{"risk", "overlaps"}``; ``final`` is the :class:`Overlaps` at t_end.
+
+    Example:
+      >>> import jax, mfutils as mf
+      >>> problem = mf.sphere_problem(mf.hermite(4), d=32)
+      >>> a, m = mf.overlap_init(jax.random.key(0), 2048, 32)
+      >>> run = mf.overlap_flow(a, m, problem, dt=0.1, t_end=40.0, n_records=4)
+      >>> bool(run.records["risk"][-1] < 0.2 * run.records["risk"][0])
+      True
     """
-    coeffs = _checks.link_coeffs(coeffs)
-    a, m, d = _check_overlaps(a, m, d)
-    dt, (n_steps, every) = _checks.positive("dt", dt), _checks.schedule(n_steps, every)
-    final, (risk, ms) = _overlap_flow(a, m, dt, coeffs=coeffs, d=d, n_steps=n_steps, every=every)
-    return SphereRun((a, final), dt * every * jnp.arange(n_steps // every + 1), risk, ms)
+    a, m, _, _ = _check_overlaps(a, m, problem)
+    dt = _checks.positive("dt", dt)
+    n_steps, every = _checks.schedule(t_end, dt, every, n_records)
+    run = simulate(_overlaps_step, _overlaps_observe, m,
+                   _Args(problem, jnp.asarray(dt, m.dtype), a), n_steps=n_steps, every=every,
+                   time_per_step=dt)
+    return run._replace(final=Overlaps(a, run.final))
 
 
-def mf_distance(params: Params, a_ref, m_ref, coeffs, d: int):
-    """``||f_N - f_MF||^2 = E_x (f_N(x) - f_MF(x))^2``: N particles against the symmetric measure
-    given by (a_ref, m_ref). Three O(1) terms cancel to O(1/N): use float64."""
-    coeffs = _checks.link_coeffs(coeffs)
-    _check_sphere(params)
-    a_ref, m_ref, d = _check_overlaps(a_ref, m_ref, d)
-    if params.w.shape[1] != d:
-        raise ValueError(f"particles live in dimension {params.w.shape[1]}, not d = {d}")
+def _mf_distance(params, a_ref, m_ref, problem):
+    link, d = problem.sigma, problem.d
     a, w = params
-    deg = len(coeffs) - 1
-    moments = sphere_moments(a_ref, m_ref, deg, deg)
-    nn = a @ _kernel(w @ w.T, coeffs) @ a / a.shape[0] ** 2
-    cross = jnp.mean(a * _cross_kernel(w[:, 0], moments, coeffs, d))
-    mfmf = jnp.mean(a_ref * _cross_kernel(m_ref, moments, coeffs, d))
+    deg = len(link.coeffs) - 1
+    moments = _moments(a_ref, m_ref, deg, deg)
+    nn = a @ link.profile(w @ w.T) @ a / a.shape[0] ** 2
+    cross = jnp.mean(a * _cross_kernel(w @ problem.teacher.w[0], moments, link, d))
+    mfmf = jnp.mean(a_ref * _cross_kernel(m_ref, moments, link, d))
     return nn - 2 * cross + mfmf
 
 
-class GapRun(NamedTuple):
-    """``times`` (R + 1,); ``gap`` (R + 1,) the squared distance ``||f_N - f_MF||^2``; ``risk``
-    and ``risk_mf`` (R + 1,) the particles' and the mean-field risks; ``rate`` (R + 1,)
-    max_i d(dm_i/dt)/dm_i along the mean-field overlaps (the rate at which a particle's own
-    overlap amplifies a perturbation)."""
+def mf_distance(params: Params, a_ref, m_ref, problem: Problem):
+    """``||f_N - f_MF||^2 = E_x (f_N(x) - f_MF(x))^2``: N particles against the symmetric measure
+    given by (a_ref, m_ref). Three O(1) terms cancel to O(1/N): use float64.
 
-    times: jax.Array
-    gap: jax.Array
-    risk: jax.Array
-    risk_mf: jax.Array
-    rate: jax.Array
-
-
-@partial(jax.jit, static_argnames=("coeffs", "d", "n_steps", "every"))
-def _gap_flow(params, a_ref, m_ref, dt, *, coeffs, d, n_steps, every):
-    def step(state):
-        p, m = state
-        return _sphere_step(p, dt, coeffs), _overlap_step(a_ref, m, dt, coeffs, d)
-
-    def observe(state):
-        p, m = state
-        moments = sphere_moments(a_ref, m, len(coeffs) - 1, len(coeffs) - 1)
-        own = jax.vmap(jax.grad(lambda mi, ai: _reduced_velocity(ai, mi, moments, coeffs, d)))
-        rate = jnp.max(own(jnp.clip(m, -1 + 1e-6, 1 - 1e-6), a_ref))  # d v_i / d m_i, mu held fixed
-        return (mf_distance(p, a_ref, m, coeffs, d), sphere_risk(p, coeffs),
-                overlap_risk(a_ref, m, coeffs, d), rate)
-
-    return _record(observe, step, (params, m_ref), n_steps, every)[1]
+    Example:
+      >>> import jax, mfutils as mf
+      >>> problem = mf.sphere_problem(mf.hermite(2), d=8)
+      >>> p = mf.sphere_init(jax.random.key(0), 256, 8)
+      >>> float(mf.mf_distance(p, p.a, p.w[:, 0], problem)) < 0.05  # O(1/N) from one draw
+      True
+    """
+    _check_sphere(params, problem)
+    a_ref, m_ref, _, _ = _check_overlaps(a_ref, m_ref, problem)
+    return _mf_distance(params, a_ref, m_ref, problem)
 
 
-def mf_gap_flow(params: Params, a_ref, m_ref, coeffs, d: int, *, dt: float, n_steps: int,
-                every: int | None = None) -> GapRun:
+def _gap_step(state, k, xi, args):
+    p, m = state
+    return _sphere_step(p, args.dt, args.problem), _overlap_step(args.a_ref, m, args.dt, args.problem)
+
+
+def _gap_observe(state, args):
+    p, m = state
+    link, d, a_ref = args.problem.sigma, args.problem.d, args.a_ref
+    moments = _moments(a_ref, m, len(link.coeffs) - 1, len(link.coeffs) - 1)
+    own = jax.vmap(jax.grad(lambda mi, ai: _reduced_velocity(ai, mi, moments, link, d)))
+    rate = jnp.max(own(jnp.clip(m, -1 + 1e-6, 1 - 1e-6), a_ref))  # d v_i / d m_i, mu held fixed
+    return {"gap": _mf_distance(p, a_ref, m, args.problem),
+            "risk": population_risk(p, args.problem),
+            "risk_mf": _overlap_risk(a_ref, m, link, d), "rate": rate}
+
+
+def mf_gap_flow(params: Params, a_ref, m_ref, problem: Problem, *, dt: float, t_end: float,
+                every: int | None = None, n_records: int | None = None) -> Run:
     """Run N particles (:func:`sphere_flow`) and the mean-field overlaps (:func:`overlap_flow`)
-    side by side and record ``||f_N - f_MF||^2`` (:func:`mf_distance`), both risks and the local rate.
+    side by side. Records ``gap`` = ``||f_N - f_MF||^2`` (:func:`mf_distance`), ``risk`` and
+    ``risk_mf`` (the particles' and the mean-field risks) and ``rate``: max_i d(dm_i/dt)/dm_i
+    along the mean-field overlaps (the rate at which a particle's own overlap amplifies a
+    perturbation). ``final`` is (particles, overlaps m).
 
     Use float64 (``jax.enable_x64``): the gap is a difference of O(1) terms of size O(1/N).
+
+    Example:
+      >>> import jax, mfutils as mf
+      >>> problem = mf.sphere_problem(mf.hermite(2), d=8)
+      >>> p = mf.sphere_init(jax.random.key(0), 128, 8)
+      >>> run = mf.mf_gap_flow(p, p.a, p.w[:, 0], problem, dt=0.1, t_end=1.0, n_records=2)
+      >>> sorted(run.records)
+      ['gap', 'rate', 'risk', 'risk_mf']
     """
-    coeffs = _checks.link_coeffs(coeffs)
-    _check_sphere(params)
-    a_ref, m_ref, d = _check_overlaps(a_ref, m_ref, d)
-    dt, (n_steps, every) = _checks.positive("dt", dt), _checks.schedule(n_steps, every)
-    gap, risk, risk_mf, rate = _gap_flow(params, a_ref, m_ref, dt, coeffs=coeffs, d=d,
-                                         n_steps=n_steps, every=every)
-    return GapRun(dt * every * jnp.arange(n_steps // every + 1), gap, risk, risk_mf, rate)
+    _check_sphere(params, problem)
+    a_ref, m_ref, _, _ = _check_overlaps(a_ref, m_ref, problem)
+    dt = _checks.positive("dt", dt)
+    n_steps, every = _checks.schedule(t_end, dt, every, n_records)
+    return simulate(_gap_step, _gap_observe, (params, m_ref),
+                    _Args(problem, jnp.asarray(dt, m_ref.dtype), a_ref), n_steps=n_steps,
+                    every=every, time_per_step=dt)

@@ -1,27 +1,35 @@
-"""Small statistics used to state a chapter's figures: slopes and variances with intervals."""
+"""Small statistics used to state a chapter's figures: fitted lines and power laws, variances,
+each with a confidence interval (quantiles from :mod:`scipy.stats`)."""
 from __future__ import annotations
 
 from typing import NamedTuple
 
 import numpy as np
-from scipy.special import chdtri, stdtrit
+from scipy import stats
 
 from . import _checks
 
-__all__ = ["LineFit", "line_fit", "SlopeFit", "loglog_slope", "Estimate", "variance_interval"]
+__all__ = ["Fit", "line_fit", "power_law_fit", "Estimate", "variance_interval"]
 
 
-class LineFit(NamedTuple):
-    """Least-squares line y = intercept + slope x, with two-sided t intervals (n - 2 d.o.f.)."""
+class Fit(NamedTuple):
+    """A fitted line y = intercept + slope x (``loglog=False``) or power law
+    y = exp(intercept) x^slope (``loglog=True``: a line in log y against log x), with two-sided
+    t intervals (n - 2 degrees of freedom). Calling the fit evaluates it: ``fit(x)``."""
 
     slope: float
     intercept: float
     slope_ci: tuple[float, float]
     intercept_ci: tuple[float, float]
+    loglog: bool = False
+
+    def __call__(self, x):
+        """The fitted curve at x."""
+        x = np.asarray(x, float)
+        return np.exp(self.intercept) * x**self.slope if self.loglog else self.intercept + self.slope * x
 
 
-def line_fit(x, y, level: float = 0.95) -> LineFit:
-    """Ordinary least squares y = intercept + slope x; needs >= 3 finite points, not all at one x."""
+def _finite_1d(x, y, se):
     x, y = np.asarray(x, float), np.asarray(y, float)
     if x.shape != y.shape or x.ndim != 1:
         raise ValueError(f"x and y must be 1-D of the same length, got {x.shape} and {y.shape}")
@@ -29,51 +37,86 @@ def line_fit(x, y, level: float = 0.95) -> LineFit:
         raise ValueError("a fit with intervals needs at least 3 points")
     if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
         raise ValueError("x and y must be finite")
+    if se is not None:
+        se = np.asarray(se, float)
+        if se.shape != y.shape or not np.all(np.isfinite(se) & (se > 0)):
+            raise ValueError(f"se must hold one finite, positive standard error per point, got {se}")
+    return x, y, se
+
+
+def _wls(x, y, se, level, loglog):
+    """Least squares, weighted by 1/se^2 when standard errors are given. Weighted intervals use
+    the stated errors, scaled up (never down) by the residual scatter: sqrt(max(1, chi2/(n-2)))."""
     _checks.level(level)
-    xc = x - x.mean()
-    if not (xc @ xc) > 0:
+    w = np.ones_like(y) if se is None else se**-2.0
+    xm = np.sum(w * x) / np.sum(w)
+    xc = x - xm
+    sxx = np.sum(w * xc**2)
+    if not sxx > 0:
         raise ValueError("x must take at least two distinct values")
-    slope = float(xc @ (y - y.mean()) / (xc @ xc))
-    intercept = float(y.mean() - slope * x.mean())
-    resid = y - intercept - slope * x
-    s2 = resid @ resid / (len(x) - 2)
-    q = float(stdtrit(len(x) - 2, 0.5 + level / 2))
-    hs = q * float(np.sqrt(s2 / (xc @ xc)))
-    hi = q * float(np.sqrt(s2 * (1 / len(x) + x.mean() ** 2 / (xc @ xc))))
-    return LineFit(slope, intercept, (slope - hs, slope + hs), (intercept - hi, intercept + hi))
+    slope = float(np.sum(w * xc * (y - np.sum(w * y) / np.sum(w))) / sxx)
+    intercept = float(np.sum(w * y) / np.sum(w) - slope * xm)
+    chi2 = np.sum(w * (y - intercept - slope * x) ** 2) / (len(x) - 2)
+    s2 = chi2 if se is None else max(1.0, chi2)
+    q = float(stats.t.ppf(0.5 + level / 2, len(x) - 2))
+    hs = q * float(np.sqrt(s2 / sxx))
+    hi = q * float(np.sqrt(s2 * (1 / np.sum(w) + xm**2 / sxx)))
+    return Fit(slope, intercept, (slope - hs, slope + hs), (intercept - hi, intercept + hi), loglog)
 
 
-class SlopeFit(NamedTuple):
-    """Least-squares fit log y = intercept + slope log x, with a two-sided t interval for the slope."""
+def line_fit(x, y, se=None, level: float = 0.95) -> Fit:
+    """Least-squares line y = intercept + slope x; needs >= 3 finite points, not all at one x.
 
-    slope: float
-    intercept: float
-    ci: tuple[float, float]
+    Args:
+      se: optional standard errors of y, one per point: weighted least squares.
+
+    Example:
+      >>> fit = line_fit([0, 1, 2, 3], [1.0, 3.1, 4.9, 7.0])
+      >>> round(fit.slope, 2), round(float(fit(10)), 1)
+      (1.98, 20.8)
+    """
+    return _wls(*_finite_1d(x, y, se), level, loglog=False)
 
 
-def loglog_slope(x, y, level: float = 0.95) -> SlopeFit:
-    """Fit log y against log x (ordinary least squares); needs >= 3 positive, finite points."""
-    x, y = np.asarray(x, float), np.asarray(y, float)  # shapes and lengths: checked by line_fit
-    if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y)) and np.all(x > 0) and np.all(y > 0)):
-        raise ValueError("log-log fit needs finite, positive x and y")
-    fit = line_fit(np.log(x), np.log(y), level)
-    return SlopeFit(fit.slope, fit.intercept, fit.slope_ci)
+def power_law_fit(x, y, se=None, level: float = 0.95) -> Fit:
+    """Fit y = C x^slope by least squares of log y on log x; needs >= 3 positive, finite points.
+
+    Args:
+      se: optional standard errors of y, one per point; they enter as the errors se / y of log y.
+
+    Example:
+      >>> fit = power_law_fit([32, 64, 128, 256], [0.1, 0.05, 0.025, 0.0125])
+      >>> round(fit.slope, 6), round(float(fit(512)), 6)
+      (-1.0, 0.00625)
+    """
+    x, y, se = _finite_1d(x, y, se)
+    if not (np.all(x > 0) and np.all(y > 0)):
+        raise ValueError("a power-law fit needs positive x and y")
+    return _wls(np.log(x), np.log(y), None if se is None else se / y, level, loglog=True)
 
 
 class Estimate(NamedTuple):
-    """A point estimate with a two-sided confidence interval."""
+    """A point estimate with its two-sided confidence interval and its standard error."""
 
     value: float
     ci: tuple[float, float]
+    se: float
 
 
 def variance_interval(samples, level: float = 0.95) -> Estimate:
     """Unbiased sample variance of i.i.d. (approximately Gaussian) samples, with the chi-square
-    interval (n-1) s^2 / chi2_{(1 +- level)/2, n-1}."""
+    interval (n-1) s^2 / chi2_{(1 +- level)/2, n-1} and the standard error s^2 sqrt(2/(n-1)).
+
+    Example:
+      >>> est = variance_interval(np.random.default_rng(0).normal(0, 2, 4000))
+      >>> bool(est.ci[0] < 4 < est.ci[1]), round(est.se, 2)
+      (True, 0.09)
+    """
     s = np.asarray(samples, float)
     if s.ndim != 1 or len(s) < 3 or not np.all(np.isfinite(s)):
         raise ValueError("variance_interval needs a 1-D array of at least 3 finite samples")
     _checks.level(level)
     n, var = len(s), float(np.var(s, ddof=1))
-    hi_q, lo_q = chdtri(n - 1, (1 - level) / 2), chdtri(n - 1, (1 + level) / 2)
-    return Estimate(var, (float((n - 1) * var / hi_q), float((n - 1) * var / lo_q)))
+    lo_q, hi_q = stats.chi2.interval(level, n - 1)
+    return Estimate(var, (float((n - 1) * var / hi_q), float((n - 1) * var / lo_q)),
+                    var * float(np.sqrt(2 / (n - 1))))

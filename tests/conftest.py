@@ -1,13 +1,74 @@
-"""Shared fixture: the book, built once per session from a clean state."""
+"""Shared set-up of the suite: JAX's persistent compilation cache, strict dtype promotion for the
+unit tests, per-test random generators, both precisions, markers, and the book built once."""
 from __future__ import annotations
 
+import hashlib
+import os
 import pathlib
+import platform
 import subprocess
 import sys
 
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+def _cache_dir() -> pathlib.Path:
+    """A compilation cache per CPU model and jax version: compiled code is never shared between
+    machines whose instruction sets may differ."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        cpu += "".join(line for line in open("/proc/cpuinfo") if line.startswith(("model name", "flags")))
+    except OSError:
+        pass
+    import jax
+    tag = hashlib.sha256(f"{cpu}{jax.__version__}".encode()).hexdigest()[:12]
+    return ROOT / ".jax_cache" / tag
+
+
+# Before any kernel starts: the nbval kernels inherit these, and so does this process.
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(_cache_dir()))
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
+
+import jax  # noqa: E402
+
+jax.config.update("jax_compilation_cache_dir", os.environ["JAX_COMPILATION_CACHE_DIR"])
+jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
+jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+# Unit tests run with strict promotion: a silent float32 -> float64 mix in mfutils is an error.
+jax.config.update("jax_numpy_dtype_promotion", "strict")
+
+SLOW = {"test_assignments.py", "test_nbval_catches_changes.py"}
+BOOK = {"test_book.py", "test_pages.py"}
+
+
+def pytest_collection_modifyitems(items):
+    """Notebooks and coursework are `slow`, the built book's tests `book`; the rest is the fast
+    set (`make test-fast`)."""
+    for item in items:
+        name = pathlib.Path(str(item.fspath)).name
+        if name.endswith(".ipynb") or name in SLOW:
+            item.add_marker(pytest.mark.slow)
+        if name in BOOK:
+            item.add_marker(pytest.mark.book)
+
+
+@pytest.fixture
+def rng(request):
+    """A generator seeded by the test's own name: the data of a test do not depend on which
+    other tests run (``pytest -k``) or in what order."""
+    return __import__("numpy").random.default_rng(
+        int(hashlib.sha256(request.node.name.encode()).hexdigest()[:8], 16))
+
+
+@pytest.fixture(params=[False, True], ids=["float32", "float64"])
+def x64(request):
+    """Run the test in float32 and again in float64 (``jax.enable_x64``); yields the float dtype."""
+    import jax.numpy as jnp
+    with jax.enable_x64(request.param):
+        yield jnp.float64 if request.param else jnp.float32
 
 
 class Build:

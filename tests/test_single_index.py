@@ -1,34 +1,26 @@
-"""Unit tests of the single-index pieces of mfutils (chapters 5 and 6): Hermite coefficients
-against closed forms, escape times against exact integrals, the reduced SGD chain against the
-d-dimensional one, and the overlap reduction against particles and Monte Carlo."""
-import math
-
+"""Single-index pieces (mfutils.single_index): Hermite coefficients against closed forms, escape
+times against exact integrals, the reduced SGD chain against the d-dimensional one."""
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from scipy.special import factorial
+from scipy.special import eval_hermitenorm, factorial
 
 import mfutils as mf
 
 
-def he_at_zero(n):
-    """He_n(0) = (-1)^(n/2) (n - 1)!! for even n, 0 for odd n."""
-    return 0.0 if n % 2 else (-1) ** (n // 2) * math.prod(range(n - 1, 0, -2))
-
-
 def relu_coeffs(degree):
-    phi0 = 1 / math.sqrt(2 * math.pi)  # E[relu h_j] = phi(0) He_{j-2}(0) / sqrt(j!) for j >= 2
-    return np.array([phi0, 0.5] + [phi0 * he_at_zero(j - 2) / math.sqrt(math.factorial(j))
-                                   for j in range(2, degree + 1)])
+    """E[relu h_j] = phi(0) He_{j-2}(0) / sqrt(j!) for j >= 2."""
+    j = np.arange(2, degree + 1)
+    phi0 = 1 / np.sqrt(2 * np.pi)
+    return np.r_[phi0, 0.5, phi0 * eval_hermitenorm(j - 2, 0.0) / np.sqrt(factorial(j))]
 
 
 def test_hermite_coefficients_match_closed_forms():
     j = np.arange(11)
     a = 0.7  # E[e^{a g} He_j(g)] = a^j e^{a^2/2}
-    exp_exact = a**j * np.exp(a * a / 2) / np.sqrt(factorial(j))
-    np.testing.assert_allclose(mf.hermite_coefficients(lambda z: jnp.exp(a * z), 10, 60), exp_exact,
-                               atol=1e-13)
+    np.testing.assert_allclose(mf.hermite_coefficients(lambda z: np.exp(a * z), 10, 60),
+                               a**j * np.exp(a * a / 2) / np.sqrt(factorial(j)), atol=1e-13)
     np.testing.assert_allclose(mf.hermite_coefficients(mf.hermite(3), 6, 20), [0, 0, 0, 1, 0, 0, 0],
                                atol=1e-13)
     # a kink converges like 1/n_nodes: within 1e-3 at 200 nodes, and the error halves from 100 to 200
@@ -36,18 +28,31 @@ def test_hermite_coefficients_match_closed_forms():
     assert err[1] < 1e-3 and 1.7 < err[0] / err[1] < 2.3, err
 
 
-def test_information_exponent_and_errors():
+def test_coefficients_are_float64_whatever_the_mode(x64):
+    c = mf.hermite_coefficients(mf.erf, 5)
+    assert c.dtype == np.float64 and abs(c[1] - np.sqrt(2 / np.pi) / np.sqrt(1.5)) < 1e-14
+
+
+def test_information_exponent():
     assert mf.information_exponent(mf.hermite_coefficients(mf.relu, 6)) == 1
     assert mf.information_exponent([1.0, 0, 0, 0.5, 1e-12]) == 3
+    assert mf.information_exponent(mf.hermite_series([0.3, 0, 0, 0, 1.0])) == 4
     assert mf.information_exponent(mf.hermite_coefficients(lambda z: z**2 - 1, 6, 20)) == 2
-    with pytest.raises(ValueError, match="constant"):
-        mf.information_exponent([2.0, 0.0, 0.0])
-    with pytest.raises(ValueError, match="finite"):
-        mf.information_exponent([0.0, np.nan])
-    with pytest.raises(ValueError, match="at most 300"):
-        mf.hermite_coefficients(mf.relu, 4, 400)
-    with pytest.raises(ValueError, match="finite"):
-        mf.hermite_coefficients(lambda z: 1 / z, 4, 21)  # the middle node is z = 0
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: mf.information_exponent([2.0, 0.0, 0.0]), "constant"),
+    (lambda: mf.information_exponent([0.0, np.nan]), "finite"),
+    (lambda: mf.hermite_coefficients(mf.relu, 4, 400), "at most 300"),
+    (lambda: mf.hermite_coefficients(lambda z: 1 / z, 4, 21), "finite"),  # z = 0 is a node
+    (lambda: mf.hermite_coefficients(jnp.tanh, 4), "float64"),
+    (lambda: mf.hermite_coefficients(lambda z: z[:3], 4), "elementwise"),
+    (lambda: mf.escape_time(mf.hermite(2), 0.6, 0.5), "0 < m0 < m1 < 1"),
+    (lambda: mf.escape_time(mf.hermite_series([1.0]), 0.1), "non-zero term"),
+])
+def test_bad_input_gives_clear_errors(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
 
 
 @pytest.mark.parametrize("k", [2, 3, 4])
@@ -56,100 +61,60 @@ def test_escape_time_matches_the_exact_integral(k):
     exact = {2: lambda m: 0.5 * np.log(m) - 0.25 * np.log(1 - m * m),
              3: lambda m: (-1 / m + np.arctanh(m)) / 3,
              4: lambda m: (-1 / (2 * m * m) + np.log(m) - 0.5 * np.log(1 - m * m)) / 4}[k]
-    np.testing.assert_allclose(mf.escape_time([0] * k + [1], m0, m1), exact(m1) - exact(m0), rtol=1e-10)
-    # the drift it integrates is the derivative of the single-neuron population overlap
-    m = jnp.linspace(0.05, 0.95, 7)
-    np.testing.assert_allclose(mf.overlap_drift(m, [0] * k + [1]), k * m ** (k - 1) * (1 - m**2), rtol=1e-6)
-    with pytest.raises(ValueError, match="0 < m0 < m1 < 1"):
-        mf.escape_time([0, 1], 0.6, 0.5)
+    np.testing.assert_allclose(mf.escape_time(mf.hermite(k), m0, m1), exact(m1) - exact(m0),
+                               rtol=1e-10)
+
+
+def test_overlap_drift_in_numpy_and_both_jax_precisions(x64):
+    m = np.linspace(0.05, 0.95, 7)
+    exact = 3 * m**2 * (1 - m**2)
+    np.testing.assert_allclose(mf.overlap_drift(m, mf.hermite(3)), exact, rtol=1e-14)
+    out = mf.overlap_drift(jnp.asarray(m, x64), mf.hermite(3))
+    assert out.dtype == x64
+    np.testing.assert_allclose(out, exact, rtol=1e-6)
 
 
 def test_reduced_sgd_chain_has_the_law_of_the_full_one():
     """Escape steps of the overlap chain and of the d-dimensional vectors: same median (k = 2)."""
-    coeffs, d = (0, 0, 1.0), 32
+    link, d = mf.hermite(2), 32
     lr = 0.2 / d
-    runs = [mf.sgd_escape(jax.random.key(s), coeffs, d, lr, 4000, seeds=200, full=full).steps
+    runs = [np.asarray(mf.sgd_escape(jax.random.key(s), link, d, lr, 4000, seeds=200,
+                                     full=full).final.escaped_at)
             for s, full in ((0, False), (1, True))]
-    med = [np.median(np.asarray(r)) for r in runs]
-    assert all(np.all(np.asarray(r) > 0) for r in runs)
+    med = [np.median(r) for r in runs]
+    assert all(np.all(r > 0) for r in runs)
     assert abs(np.log(med[0] / med[1])) < 0.15, med   # the spread of a median of 200 is ~ 5 %
-    predicted = mf.escape_time(coeffs, d**-0.5) / lr
+    predicted = mf.escape_time(link, d**-0.5) / lr
     assert 0.7 < med[0] / predicted < 1.6, (med, predicted)
+
+
+def test_sgd_escape_runs_in_both_precisions_and_freezes_at_escape(x64):
+    run = mf.sgd_escape(jax.random.key(0), mf.hermite(2), 16, 0.2 / 16, 2000, seeds=4, every=100)
+    hit = np.asarray(run.final.escaped_at)
+    assert run.records["overlap"].dtype == x64 and run.records["overlap"].shape == (4, 21)
+    assert hit.dtype == np.int32 and np.all(hit > 0)
+    assert np.all(np.abs(np.asarray(run.final.overlap)) >= 0.5)
+    np.testing.assert_allclose(run.times[-1], 2000)
 
 
 def test_too_large_a_step_never_escapes():
     """At k = 2 the normalisation costs (lr^2 d / 2) C(m) m per step, C(m) = 2 + 8 m^2, against the
     drift 2 lr m (1 - m^2): at lr d = 2 the overlap stays at the noise level (d large)."""
     d = 1024
-    run = mf.sgd_escape(jax.random.key(2), (0, 0, 1.0), d, 2.0 / d, 40_000, seeds=32)
-    assert np.all(np.asarray(run.steps) < 0)
-    assert float(jnp.sqrt(jnp.mean(run.overlaps[:, -1] ** 2))) < 0.3
-    with pytest.raises(ValueError, match="multiple of every"):
-        mf.sgd_escape(jax.random.key(2), (0, 0, 1.0), d, 0.01, 1001, seeds=2, every=10)
-    with pytest.raises(ValueError, match="d must be"):
-        mf.sgd_escape(jax.random.key(2), (0, 0, 1.0), 2, 0.01, 100, seeds=2)
+    run = mf.sgd_escape(jax.random.key(2), mf.hermite(2), d, 2.0 / d, 40_000, seeds=32)
+    assert np.all(np.asarray(run.final.escaped_at) < 0)
+    assert float(jnp.sqrt(jnp.mean(run.records["overlap"][:, -1] ** 2))) < 0.3
 
 
-def test_z_moments_and_overlap_law_match_monte_carlo():
-    d = 7
-    rng = np.random.default_rng(5)
-    u = rng.standard_normal((400_000, d - 1))
-    v = rng.standard_normal((400_000, d - 1))
-    z = np.sum(u * v, 1) / np.linalg.norm(u, axis=1) / np.linalg.norm(v, axis=1)
-    from mfutils.spherical import _z_moment
-    for r in (2, 4, 6):
-        se = (z**r).std() / np.sqrt(len(z))
-        assert abs(_z_moment(r, d) - (z**r).mean()) < 5 * se
-    a, m = mf.overlap_init(jax.random.key(0), 200_000, d)
-    assert abs(float(jnp.mean(m**2)) - 1 / d) < 5 * float(jnp.std(m**2)) / np.sqrt(2e5)
-    assert np.all(np.asarray(a) == 1)
-
-
-@pytest.mark.parametrize("coeffs,signs", [((0, 0, 0, 0, 1.0), "plus"), ((0, 0, 0, 1.0), "random"),
-                                          ((0, 0.3, 0.5, 0, 0.8), "plus")])
-def test_overlap_reduction_matches_many_particles(coeffs, signs):
-    """For a rotation-invariant measure the reduced velocity and risk are those of the particles,
-    up to the O(N^-1/2) of a finite sample (N = 6000 here: about 0.005 on velocities of order 0.5)."""
-    with jax.enable_x64(True):
-        p = mf.sphere_init(jax.random.key(1), 6000, 12, signs=signs, dtype=jnp.float64)
-        w = p.w.at[:, 0].add(0.7 * jnp.sign(p.w[:, 0]))  # spread the overlaps over [-1, 1]
-        p = p._replace(w=w / jnp.linalg.norm(w, axis=1, keepdims=True))
-        m = p.w[:, 0]
-        v = mf.sphere_velocity(p, coeffs)[:, 0]
-        vr = mf.overlap_velocity(p.a, m, coeffs, 12)
-        assert float(jnp.abs(v - vr).max()) < 0.02 * float(jnp.abs(v).max()) + 1e-3
-        assert abs(float(mf.sphere_risk(p, coeffs) - mf.overlap_risk(p.a, m, coeffs, 12))) < 2e-3
-        assert 0 < float(mf.mf_distance(p, p.a, m, coeffs, 12)) < 2e-3
-
-
-def test_sphere_flow_stays_on_the_sphere_and_descends():
-    p = mf.sphere_init(jax.random.key(3), 64, 8)
-    run = mf.sphere_flow(p, (0, 0, 0.6, 0, 0.8), dt=0.05, n_steps=400, every=20)
-    risk = np.asarray(run.risk)
-    assert np.all(np.diff(risk) < 1e-6) and risk[-1] < 0.2 * risk[0]
-    np.testing.assert_allclose(np.linalg.norm(np.asarray(run.final.w), axis=1), 1, atol=1e-5)
-    assert run.overlaps.shape == (21, 64) and run.times[-1] == pytest.approx(20.0)
-    a, m = mf.overlap_init(jax.random.key(3), 4096, 8)
-    red = mf.overlap_flow(a, m, (0, 0, 0.6, 0, 0.8), 8, dt=0.05, n_steps=400, every=20)
-    assert np.all(np.diff(np.asarray(red.risk)) < 1e-6)
-    with pytest.raises(ValueError, match="unit-norm"):
-        mf.sphere_flow(p._replace(w=2 * p.w), (0, 1.0), dt=0.1, n_steps=10)
-    with pytest.raises(ValueError, match="\\[-1, 1\\]"):
-        mf.overlap_flow(a, m + 2, (0, 1.0), 8, dt=0.1, n_steps=10)
-    with pytest.raises(ValueError, match="non-zero term"):
-        mf.overlap_risk(a, m, (1.0,), 8)
-
-
-def test_gap_flow_records_the_distance_of_the_two_runs():
-    with jax.enable_x64(True):
-        p = mf.sphere_init(jax.random.key(4), 128, 8, dtype=jnp.float64)
-        a_ref, m_ref = mf.overlap_init(jax.random.key(5), 4096, 8, dtype=jnp.float64)
-        run = mf.mf_gap_flow(p, a_ref, m_ref, (0, 0, 0, 0, 1.0), 8, dt=0.1, n_steps=40, every=10)
-        assert run.gap.shape == run.rate.shape == (5,) and np.all(np.isfinite(np.asarray(run.rate)))
-        assert float(run.gap[0]) == pytest.approx(float(mf.mf_distance(p, a_ref, m_ref, (0, 0, 0, 0, 1.0), 8)))
-        particles = mf.sphere_flow(p, (0, 0, 0, 0, 1.0), dt=0.1, n_steps=40, every=10)
-        limit = mf.overlap_flow(a_ref, m_ref, (0, 0, 0, 0, 1.0), 8, dt=0.1, n_steps=40, every=10)
-        np.testing.assert_allclose(run.risk, particles.risk, rtol=1e-10)
-        np.testing.assert_allclose(run.risk_mf, limit.risk, rtol=1e-10)
-        assert float(mf.mf_distance(particles.final, *limit.final, (0, 0, 0, 0, 1.0), 8)) == \
-            pytest.approx(float(run.gap[-1]), rel=1e-8)
+@pytest.mark.parametrize("kw, match", [
+    ({"n_samples": 1001, "every": 10}, "must divide"),
+    ({"d": 2}, "d must be"),
+    ({"link": (0, 0, 1.0)}, "Hermite series"),
+    ({"threshold": 1.5}, "threshold"),
+    ({"lr": 0.0}, "lr"),
+])
+def test_sgd_escape_errors(kw, match):
+    args = {"key": jax.random.key(2), "link": mf.hermite(2), "d": 16, "lr": 0.01,
+            "n_samples": 100, "seeds": 2, **kw}
+    with pytest.raises(ValueError, match=match):
+        mf.sgd_escape(**args)

@@ -1,0 +1,140 @@
+"""The one time loop behind every runner of mfutils.
+
+A runner is a *step* ``state <- step(state, k, xi, args)``, an *observable*
+``observe(state, args) -> dict`` and one call to :func:`simulate`. The loop scans the steps,
+records the observable at t = 0 and every ``every`` steps, and keeps the index of the first step
+whose state is non-finite, so a diverging run raises :class:`DivergenceError` naming that step
+instead of returning NaNs. ``step``, ``observe`` and ``noise`` are static (pass module-level
+functions, compiled once); everything that varies between calls goes in the traced ``args``.
+
+Keys: a seed-batched run gives seed s the key ``jax.random.split(key, S)[s]`` (an unbatched run
+uses ``key`` itself); step k draws its randomness ``xi = noise(jax.random.fold_in(seed_key, k),
+args)``. The draws of a block of steps are made at once, outside the inner loop, but each depends
+only on (seed key, k): results do not depend on the record interval.
+"""
+from __future__ import annotations
+
+import functools
+from functools import partial
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from . import _checks
+
+__all__ = ["Run", "DivergenceError", "simulate", "observer"]
+
+
+class Run(NamedTuple):
+    """The result of every runner.
+
+    Attributes:
+      final: the state at the end (for seed-batched runs, with the seed axis first).
+      times: (R + 1,) the times of the records, from t = 0.
+      records: dict of the recorded observables, each with a leading (R + 1,) axis (after the
+        seed axis for seed-batched runs).
+    """
+
+    final: Any
+    times: jax.Array
+    records: dict
+
+
+class DivergenceError(FloatingPointError):
+    """A run produced non-finite values; the message names the step, time and seed."""
+
+
+def _finite(state):
+    leaves = [x for x in jax.tree.leaves(state) if jnp.issubdtype(x.dtype, jnp.inexact)]
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
+
+
+@partial(jax.jit, static_argnames=("step", "observe", "noise", "n_steps", "every", "batched"))
+def _scan(state, args, key, *, step, observe, noise, n_steps, every, batched):
+    def run(state, key):
+        def inner(carry, k_xi):
+            (state, bad), (k, xi) = carry, k_xi
+            state = step(state, k, xi, args)
+            return (state, jnp.where((bad < 0) & ~_finite(state), k + 1, bad)), None
+
+        def outer(carry, r):
+            ks = r * every + jnp.arange(every, dtype=jnp.int32)
+            xi = None if noise is None else jax.vmap(
+                lambda k: noise(jax.random.fold_in(key, k), args))(ks)
+            carry, _ = jax.lax.scan(inner, carry, (ks, xi))
+            return carry, observe(carry[0], args)
+
+        (final, bad), records = jax.lax.scan(
+            outer, (state, jnp.int32(-1)), jnp.arange(n_steps // every, dtype=jnp.int32))
+        records = jax.tree.map(lambda r0, r: jnp.concatenate([r0[None], r]),
+                               observe(state, args), records)
+        return final, records, bad
+
+    return jax.vmap(run)(state, key) if batched else run(state, key)
+
+
+def simulate(step: Callable, observe: Callable, state, args, key=None, *, n_steps: int,
+             every: int, time_per_step: float, seeds: int | None = None,
+             noise: Callable | None = None) -> Run:
+    """Run ``step`` ``n_steps`` times from ``state``, recording ``observe`` every ``every`` steps.
+
+    Args:
+      step: ``(state, k, xi, args) -> state``; k the step index (int32), xi its randomness.
+      observe: ``(state, args) -> dict`` of arrays, recorded at t = 0 and every ``every`` steps.
+      state: a pytree; with ``seeds = S`` every leaf has a leading seed axis of size S.
+      args: a pytree of the traced quantities the step and the observable read.
+      key: PRNG key (required when ``noise`` is given).
+      n_steps, every: the schedule (see :func:`mfutils._checks.schedule`); every divides n_steps.
+      time_per_step: the time one step advances (dt, lr, 1/N or 1 sample).
+      noise: ``(key, args) -> pytree``, one step's randomness; None for deterministic steps.
+
+    Returns:
+      a :class:`Run`.
+
+    Raises:
+      DivergenceError: if the state becomes non-finite (the message names the first such step).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> halve = lambda x, k, xi, args: x * args
+      >>> run = simulate(halve, lambda x, args: {"x": x}, jnp.float32(1.0), jnp.float32(0.5),
+      ...                n_steps=4, every=2, time_per_step=0.25)
+      >>> run.times.tolist(), run.records["x"].tolist()
+      ([0.0, 0.5, 1.0], [1.0, 0.25, 0.0625])
+    """
+    if noise is not None and key is None:
+        raise ValueError("a run with noise needs a PRNG key")
+    key = jax.random.key(0) if key is None else key
+    if seeds is not None:
+        key = jax.random.split(key, seeds)
+    final, records, bad = _scan(state, args, key, step=step, observe=observe, noise=noise,
+                                n_steps=n_steps, every=every, batched=seeds is not None)
+    if _checks.is_concrete(bad):
+        bad = np.atleast_1d(np.asarray(bad))
+        if (bad >= 0).any():
+            seed = int(np.argmax(bad >= 0))
+            k = int(bad[seed])
+            where = f" (seed {seed} of {len(bad)}, {int((bad >= 0).sum())} diverged)" if seeds else ""
+            raise DivergenceError(
+                f"the run became non-finite at step {k} of {n_steps}, t = {k * time_per_step:.4g}"
+                f"{where}: reduce the step size")
+    times = jnp.arange(n_steps // every + 1, dtype=jnp.result_type(time_per_step)) \
+        * (every * time_per_step)
+    return Run(final, times, records)
+
+
+@functools.cache
+def observer(fn: Callable) -> Callable:
+    """Adapt a user's ``fn(state) -> dict`` to the loop's ``observe(state, args)``, once per
+    function, so that passing the same ``fn`` again reuses the compiled loop."""
+    if not callable(fn):
+        raise ValueError("observe must be a function of the state returning a dict")
+
+    def observe(state, args):
+        out = fn(state)
+        if not isinstance(out, dict):
+            raise TypeError(f"observe must return a dict of named records, got {type(out).__name__}")
+        return out
+    return observe

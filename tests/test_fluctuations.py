@@ -1,0 +1,81 @@
+"""The influence function of the flow (mfutils.fluctuations)."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import mfutils as mf
+from helpers import arr
+
+
+def test_influence_at_time_zero_is_the_unit(rng, x64):
+    problem = mf.erf_testbed(d=5)
+    params = mf.init_params(jax.random.key(3), 16, 5)
+    x0 = arr(rng.standard_normal((2, 5)), x64)
+    run = mf.influence_function(params, problem, x0, dt=0.1, t_end=0.4, every=2)
+    f, values = run.records["f"], run.records["influence"]
+    assert run.times.shape == (3,) and f.shape == (3, 2) and values.shape == (3, 2, 16)
+    assert values.dtype == x64 and run.final.a.shape == (16,)
+    unit = np.asarray(params.a)[:, None] * np.asarray(problem.sigma(params.w @ x0.T))
+    np.testing.assert_allclose(values[0], unit.T, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(f[0], mf.network(params, x0, problem.sigma), rtol=1e-5)
+
+
+def test_influence_predicts_the_effect_of_duplicating_a_neuron():
+    """Adding a copy of neuron j turns mu into (N mu + delta_j)/(N + 1), so
+    (N + 1)(f_{N+1}(x0, t) - f_N(x0, t)) = Phi_t(theta_j) - <Phi_t, mu> + O(1/N)."""
+    problem = mf.erf_testbed(d=5)
+    n = 48
+    params = mf.init_params(jax.random.key(5), n, problem.d)
+    x0 = jnp.array([[1.0, 0.0, 0.0, 0.0, 0.0], [0.3, -0.6, 0.2, 0.4, 0.1]])
+
+    def probe(p):
+        return {"f": mf.network(p, x0, problem.sigma)}
+
+    inf = mf.influence_function(params, problem, x0, dt=0.1, t_end=1.5, n_records=1)
+    base = mf.particle_flow(params, problem, dt=0.1, t_end=1.5, n_records=1, observe=probe)
+    dup = jax.tree.map(lambda x: jnp.concatenate([jnp.broadcast_to(x, (n,) + x.shape),
+                                                  x[:, None]], axis=1), params)  # seed j: + copy of j
+    runs = mf.particle_flow(dup, problem, dt=0.1, t_end=1.5, n_records=1, observe=probe)
+    measured = (n + 1) * (np.asarray(runs.records["f"])[:, -1] - np.asarray(base.records["f"])[-1])
+    phi = np.asarray(inf.records["influence"][-1]).T                     # (n, P)
+    predicted = phi - phi.mean(axis=0)
+    assert np.abs(measured - predicted).max() < 0.1 * np.abs(predicted).max()
+    assert np.corrcoef(measured.ravel(), predicted.ravel())[0, 1] > 0.99
+
+
+def test_influence_variance_and_errors():
+    problem = mf.erf_testbed(d=5)
+    refs = mf.init_params(jax.random.key(9), 32, problem.d, seeds=4)
+    x0 = jnp.ones((1, problem.d))
+    run = mf.influence_function(refs, problem, x0, dt=0.1, t_end=0.2, every=1)
+    values = run.records["influence"]
+    assert values.shape == (4, 3, 1, 32) and run.records["f"].shape == (4, 3, 1)
+    est = mf.influence_variance(values)
+    assert est.value.shape == (3, 1) and np.all(est.ci[0] < est.value) and np.all(est.value < est.ci[1])
+    per_ref = np.asarray(values).var(axis=-1, ddof=1)
+    np.testing.assert_allclose(est.value, per_ref.mean(axis=0), rtol=1e-6)
+    np.testing.assert_allclose(est.se, per_ref.std(axis=0, ddof=1) / 2, rtol=1e-6)
+    single = mf.influence_variance(values[0])
+    assert np.all(np.isnan(single.ci[0])) and single.value.shape == (3, 1)
+
+
+@pytest.mark.parametrize("kw, match", [
+    ({"x0": jnp.ones(5)}, "x0 must have shape"),
+    ({"x0": jnp.full((1, 5), jnp.nan)}, "non-finite"),
+    ({"every": 2, "t_end": 0.3}, "must divide"),
+    ({"dt": -1.0}, "dt"),
+])
+def test_bad_input_gives_clear_errors(kw, match):
+    problem = mf.erf_testbed(d=5)
+    refs = mf.init_params(jax.random.key(9), 8, 5, seeds=2)
+    args = {"x0": jnp.ones((1, 5)), "dt": 0.1, "t_end": 0.2, **kw}
+    with pytest.raises(ValueError, match=match):
+        mf.influence_function(refs, problem, args.pop("x0"), **args)
+
+
+def test_influence_variance_refuses_bad_shapes():
+    with pytest.raises(ValueError, match="at least 2"):
+        mf.influence_variance(np.ones((1, 3, 1, 8)))
+    with pytest.raises(ValueError, match="values must be"):
+        mf.influence_variance(np.ones((3, 8)))

@@ -1,0 +1,115 @@
+"""Networks, problems and the exact population quantities (mfutils.network, .population,
+.testbed) against Monte Carlo, in both precisions."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import mfutils as mf
+from helpers import arr, assert_mc, sigma_np, unit
+
+
+@pytest.fixture
+def setup(x64):
+    problem = mf.erf_testbed(d=5)
+    return problem, mf.init_params(jax.random.key(3), 16, 5)
+
+
+def test_shapes_scalings_and_default_dtype(setup, rng, x64):
+    problem, params = setup
+    assert params.a.shape == (16,) and params.w.shape == (16, 5) and params.a.dtype == x64
+    assert problem.teacher.w.dtype == x64
+    batch = mf.init_params(jax.random.key(0), 16, 5, seeds=7)
+    assert batch.a.shape == (7, 16) and batch.w.shape == (7, 16, 5)
+    x = arr(rng.standard_normal((10, 5)), x64)
+    assert mf.network(params, x, mf.erf).shape == (10,)
+    assert mf.network(params, x[0], mf.erf).shape == ()
+    f_mf, f_ntk = mf.network(params, x, mf.erf), mf.network(params, x, mf.erf, "ntk")
+    np.testing.assert_allclose(f_ntk, 4.0 * f_mf, rtol=1e-5)  # sqrt(16) / 16 * 16
+    assert mf.time_scale(16) == 16 and mf.time_scale(16, "ntk") == 1
+    with pytest.raises(ValueError, match="scaling"):
+        mf.output_scale(16, "lazy")
+
+
+@pytest.mark.parametrize("scaling", ["mean-field", "ntk"])
+def test_population_risk_matches_monte_carlo(setup, scaling, rng, x64):
+    problem, params = setup
+    x = rng.standard_normal((100_000, 5))
+    f = np.asarray(mf.network(params, arr(x, x64), mf.erf, scaling), float)
+    y = np.asarray(mf.target(problem, arr(x, x64)), float)
+    risk = mf.population_risk(params, problem, scaling)
+    assert risk.dtype == x64
+    assert_mc(risk, 0.5 * (f - y) ** 2)
+
+
+def test_first_variation_matches_monte_carlo_and_is_the_particle_gradient(setup, rng, x64):
+    problem, params = setup
+    x = rng.standard_normal((100_000, 5))
+    resid = np.asarray(mf.network(params, arr(x, x64), mf.erf) - mf.target(problem, arr(x, x64)),
+                       float)
+    theta = mf.Params(arr([0.7, -1.2], x64), arr(0.5 * rng.standard_normal((2, 5)), x64))
+    phi = np.asarray(theta.a, float)[None, :] * sigma_np(mf.erf, x @ np.asarray(theta.w, float).T)
+    assert_mc(mf.first_variation(theta, params, problem), resid[:, None] * phi)
+    # grad V_{mu^N}(theta_i) = N grad_{theta_i} R: the velocity field at the particles is velocity
+    v, field = mf.velocity(params, problem), mf.velocity_field(params, params, problem)
+    for a, b in zip(v, field):
+        assert a.dtype == b.dtype == x64
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+
+
+def test_gradient_of_first_variation_matches_monte_carlo(setup, rng):
+    """grad_theta V_mu(theta) = E[(f - y) grad phi], grad_a phi = sigma(w.x), grad_w phi = a sigma'(w.x) x."""
+    problem, params = setup
+    dtype = params.a.dtype
+    xs = rng.standard_normal((200_000, 5))
+    resid = np.asarray(mf.network(params, arr(xs, dtype), mf.erf) - mf.target(problem, arr(xs, dtype)),
+                       float)
+    a0, w0 = 0.8, 0.6 * rng.standard_normal(5)
+    v = mf.velocity_field(mf.Params(arr([a0], dtype), arr(w0[None], dtype)), params, problem)
+    z = xs @ w0
+    dsigma = 2 / np.sqrt(np.pi) * np.exp(-z**2)
+    samples = np.concatenate([(resid * sigma_np(mf.erf, z))[:, None],
+                              (resid * a0 * dsigma)[:, None] * xs], axis=1)
+    assert_mc(-np.concatenate([np.asarray(v.a), np.asarray(v.w[0])]), samples)
+
+
+def test_weights_define_the_weighted_measure(setup):
+    """weights 1/N: the empirical measure; weights 2/N: the measure with output weights doubled."""
+    problem, params = setup
+    n = params.a.shape[0]
+    dtype = params.a.dtype
+    same = mf.velocity_field(params, params, problem, jnp.full(n, 1.0 / n, dtype))
+    doubled = mf.velocity_field(params, params, problem, jnp.full(n, 2.0 / n, dtype))
+    field = mf.velocity_field(params, params._replace(a=2 * params.a), problem)
+    for x, y, z, u in zip(same, mf.velocity(params, problem), doubled, field):
+        np.testing.assert_allclose(x, y, rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(z, u, rtol=1e-4, atol=1e-6)
+
+
+def test_relu_and_hermite_problems_have_exact_risks(rng, x64):
+    u = unit(rng.standard_normal((1, 4)))
+    problem = mf.Problem(mf.Params(jnp.ones(1, x64), arr(u, x64)),
+                         mf.hermite_series([0, 0, 1, 0.5]), mf.hermite(2))
+    params = mf.Params(jnp.linspace(-1, 1, 8, dtype=x64), arr(unit(rng.standard_normal((8, 4))), x64))
+    x = rng.standard_normal((200_000, 4))
+    f = np.asarray(mf.network(params, arr(x, x64), problem.sigma), float)
+    y = sigma_np(mf.hermite(2), x @ u.T)[:, 0]
+    assert_mc(mf.population_risk(params, problem), 0.5 * (f - y) ** 2)
+    with pytest.raises(ValueError, match="unit-norm"):
+        mf.population_risk(params._replace(w=2 * params.w), problem)
+    relu = mf.Problem(mf.Params(jnp.ones(1, x64), arr(u, x64)), mf.relu, mf.relu)
+    params = mf.Params(params.a, 0.7 * params.w)
+    f = np.asarray(mf.network(params, arr(x, x64), mf.relu), float)
+    assert_mc(mf.population_risk(params, relu), 0.5 * (f - np.maximum(x @ u.T, 0)[:, 0]) ** 2)
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: mf.init_params(jax.random.key(0), 0, 5), "N must be an integer >= 1"),
+    (lambda: mf.init_params(jax.random.key(0), 4, 5, a_std=-1.0), "a_std"),
+    (lambda: mf.init_params(jax.random.key(0), 4, 5, seeds=0), "seeds"),
+    (lambda: mf.erf_testbed(d=1), "d must be an integer >= 2"),
+    (lambda: mf.time_scale(4, "lazy"), "scaling"),
+])
+def test_bad_input_gives_clear_errors(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
