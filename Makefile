@@ -7,8 +7,11 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
+# JAX's persistent compilation cache for notebook kernels (one folder per machine kind, .jax_cache/)
+JAX_CACHE_ENV = JAX_COMPILATION_CACHE_DIR=$$($(BIN)/python tools/jax_cache.py) \
+  JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=0 JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES=0
 
-.PHONY: book test execute bench assets assignments chromium requirements clean distclean
+.PHONY: book test test-fast execute bench assets assignments chromium requirements clean distclean
 
 ## book: create .venv, install the pinned stack and mfutils, build the HTML book (zero warnings)
 book: $(STAMP) assets
@@ -21,9 +24,17 @@ book: $(STAMP) assets
 test: $(STAMP) assets chromium
 	$(BIN)/python -m pytest
 
-## execute: re-execute every chapter notebook in place (the authoring loop), storing widget state
+## test-fast: the unit tests, doctests and lint, without notebooks, coursework or the book (about a minute)
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow and not book" tests mfutils
+
+## execute: re-execute every chapter notebook in place (the authoring loop), storing widget state;
+## no timing metadata is stored, so a re-execution changes only what the notebook computes
+NOTEBOOKS ?= chapters/*.ipynb
 execute: $(STAMP)
-	$(BIN)/jupyter nbconvert --to notebook --execute --inplace chapters/*.ipynb
+	$(JAX_CACHE_ENV) $(BIN)/jupyter nbconvert --to notebook --execute --inplace \
+	  --ExecutePreprocessor.record_timing=False $(NOTEBOOKS)
+	$(BIN)/python tools/strip_timing.py $(NOTEBOOKS)
 
 ## assignments: student notebooks and autograders from assignments/*.ipynb (otter-grader, no Docker);
 ## fails if a solution fails its own tests or a student version leaks a solution
@@ -61,7 +72,7 @@ requirements:
 	  /tmp/mfbook-resolve/bin/pip freeze --exclude-editable; } > requirements.txt
 
 clean:
-	rm -rf _build _assets
+	rm -rf _build _assets .jax_cache
 
 distclean: clean
 	rm -rf $(VENV)

@@ -5,34 +5,21 @@ from __future__ import annotations
 import hashlib
 import os
 import pathlib
-import platform
 import subprocess
 import sys
 
 import pytest
 
+from jax_cache import environment
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
-
-def _cache_dir() -> pathlib.Path:
-    """A compilation cache per CPU model and jax version: compiled code is never shared between
-    machines whose instruction sets may differ."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        cpu += "".join(line for line in open("/proc/cpuinfo") if line.startswith(("model name", "flags")))
-    except OSError:
-        pass
-    import jax
-    tag = hashlib.sha256(f"{cpu}{jax.__version__}".encode()).hexdigest()[:12]
-    return ROOT / ".jax_cache" / tag
-
-
-# Before any kernel starts: the nbval kernels inherit these, and so does this process.
-os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(_cache_dir()))
-os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
-os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
+# Before JAX is imported and any kernel starts: this process and the nbval kernels share the cache.
+for name, value in environment().items():
+    os.environ.setdefault(name, value)
 
 import jax  # noqa: E402
+import numpy as np  # noqa: E402
 
 jax.config.update("jax_compilation_cache_dir", os.environ["JAX_COMPILATION_CACHE_DIR"])
 jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
@@ -59,16 +46,14 @@ def pytest_collection_modifyitems(items):
 def rng(request):
     """A generator seeded by the test's own name: the data of a test do not depend on which
     other tests run (``pytest -k``) or in what order."""
-    return __import__("numpy").random.default_rng(
-        int(hashlib.sha256(request.node.name.encode()).hexdigest()[:8], 16))
+    return np.random.default_rng(int(hashlib.sha256(request.node.name.encode()).hexdigest()[:8], 16))
 
 
 @pytest.fixture(params=[False, True], ids=["float32", "float64"])
 def x64(request):
     """Run the test in float32 and again in float64 (``jax.enable_x64``); yields the float dtype."""
-    import jax.numpy as jnp
     with jax.enable_x64(request.param):
-        yield jnp.float64 if request.param else jnp.float32
+        yield jax.numpy.float64 if request.param else jax.numpy.float32
 
 
 class Build:

@@ -39,7 +39,8 @@ def built(tmp_path_factory):
     return out, proc
 
 
-def grade(autograder: pathlib.Path, notebook: pathlib.Path, out: pathlib.Path) -> dict[str, tuple[float, float]]:
+def grade(autograder: pathlib.Path, notebook: pathlib.Path,
+          out: pathlib.Path) -> dict[str, tuple[float, float]]:
     """Run the autograder on one submission with `otter run` (no Docker): {question: (score, max)}."""
     out.mkdir(parents=True)
     submission = out / notebook.name
@@ -61,7 +62,8 @@ def graded(built, tmp_path_factory):
         for master in MASTERS:
             dist = out / master.stem
             zip_ = dist / "autograder" / f"{master.stem}-autograder.zip"
-            for kind, nb in (("blank", dist / "student" / master.name), ("solution", dist / "autograder" / master.name)):
+            for kind, nb in (("blank", dist / "student" / master.name),
+                             ("solution", dist / "autograder" / master.name)):
                 jobs[master.stem, kind] = pool.submit(grade, zip_, nb, work / master.stem / kind)
         return {key: job.result() for key, job in jobs.items()}
 
@@ -117,7 +119,8 @@ def test_leak_check_finds_planted_solutions(built, tmp_path):
     out, _ = built
     master = ROOT / "assignments" / "a1_scalings.ipynb"
     nb = nbformat.read(out / "a1_scalings" / "student" / master.name, as_version=4)
-    planted = ['lazy = "ntk"', 'assert lazy == "ntk"', "NTK: the variance is $c$ for every $N$; by the central limit theorem $f_N(x)$ converges to a"]
+    planted = ['lazy = "ntk"', 'assert lazy == "ntk"',
+               "NTK: the variance is $c$ for every $N$; by the central limit theorem $f_N(x)$ converges to a"]
     assert set(planted) <= assignments.secrets(master)  # a solution line, a hidden test, a written answer
     nb.cells.append(nbformat.v4.new_code_cell(planted[0] + "\n" + planted[1]))
     nb.cells.append(nbformat.v4.new_markdown_cell(planted[2]))
@@ -149,7 +152,8 @@ def test_hidden_tests_catch_a_wrong_answer_the_public_tests_accept(built, tmp_pa
     cell = next(c for c in nb.cells if 'lazy = "ntk"' in c.source)
     cell.source = cell.source.replace('lazy = "ntk"', 'lazy = "mean-field"')  # a valid but wrong choice
     nbformat.write(nb, tmp_path / "a1_scalings.ipynb")
-    scores = grade(dist / "autograder" / "a1_scalings-autograder.zip", tmp_path / "a1_scalings.ipynb", tmp_path / "run")
+    scores = grade(dist / "autograder" / "a1_scalings-autograder.zip", tmp_path / "a1_scalings.ipynb",
+                   tmp_path / "run")
     assert scores["q3"][0] < scores["q3"][1] and scores["q2"][0] == scores["q2"][1], scores
 
 
@@ -162,6 +166,7 @@ def test_a_solution_that_fails_its_tests_stops_the_build(tmp_path):
                 C("answer = 41  # SOLUTION"), R("# END SOLUTION"), R("# BEGIN TESTS"),
                 C("assert answer == 42"), R("# END TESTS"), R("# END QUESTION")]
     nbformat.write(nb, tmp_path / "broken.ipynb")
-    proc = subprocess.run([sys.executable, str(ROOT / "tools" / "assignments.py"), "--out", str(tmp_path / "dist"),
-                           str(tmp_path / "broken.ipynb")], capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, str(ROOT / "tools" / "assignments.py"), "--out",
+                           str(tmp_path / "dist"), str(tmp_path / "broken.ipynb")],
+                          capture_output=True, text=True)
     assert proc.returncode == 1 and "broken: FAILED" in proc.stdout and "otter assign failed" in proc.stdout

@@ -29,7 +29,8 @@ import nbformat
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 MASTERS = ROOT / "assignments"
 SUPPORT = MASTERS / "_support"
-WHEEL = "mfutils-0.1.0-py3-none-any.whl"  # the name the masters' configs list
+VERSION = re.search(r'__version__ = "([^"]+)"', (ROOT / "mfutils" / "__init__.py").read_text()).group(1)
+WHEEL = f"mfutils-{VERSION}-py3-none-any.whl"  # in _support/, which the masters' configs list
 PINNED = ("jax", "jaxlib", "numpy", "scipy", "matplotlib")  # what mfutils and the notebooks import
 MIN_SECRET = 12  # shorter lines ("x = 1", "The terms") are too generic to call a leak
 
@@ -122,8 +123,8 @@ def build_support() -> None:
     if leftover:
         shutil.rmtree(ROOT / "build", ignore_errors=True)
     if not (SUPPORT / WHEEL).exists():
-        sys.exit(f"expected {WHEEL} in {SUPPORT}; update WHEEL and the masters' configs to the "
-                 f"version in pyproject.toml (found {[p.name for p in SUPPORT.glob('*.whl')]})")
+        sys.exit(f"expected {WHEEL} in {SUPPORT} (the version of mfutils/__init__.py), found "
+                 f"{[p.name for p in SUPPORT.glob('*.whl')]}")
     pins = [line for line in (ROOT / "requirements.txt").read_text().splitlines()
             if line.split("==")[0] in PINNED]
     # Where a grading image unpacks the zip's files (Gradescope and otter grade: /autograder/source).
