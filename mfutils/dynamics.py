@@ -115,7 +115,7 @@ def online_sgd(params: Params, problem: Problem, key, *, lr: float, t_end: float
     i.e. lr times the single-sample estimate of the mean-field velocity. Step k is at time
     k * lr, so small lr tracks :func:`particle_flow` at the same t (Mei-Montanari-Nguyen's fixed
     step eps); the run takes t_end / lr steps. ``key`` seeds the samples (see
-    :mod:`mfutils.loop` for the key policy). Other arguments as in :func:`particle_flow`.
+    the key policy of :func:`mfutils.loop.simulate`). Other arguments as in :func:`particle_flow`.
 
     Example:
       >>> import jax, mfutils as mf

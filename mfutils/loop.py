@@ -86,9 +86,11 @@ def simulate(step: Callable, observe: Callable, state, args, key=None, *, n_step
       state: a pytree; with ``seeds = S`` every leaf has a leading seed axis of size S.
       args: a pytree of the traced quantities the step and the observable read.
       key: PRNG key (required when ``noise`` is given).
-      n_steps, every: the schedule (see :func:`mfutils._checks.schedule`); every divides n_steps.
+      n_steps, every: the number of steps and the record interval, which divides n_steps.
       time_per_step: the time one step advances (dt, lr, 1/N or 1 sample).
       noise: ``(key, args) -> pytree``, one step's randomness; None for deterministic steps.
+        Seed s of a batched run has the key ``jax.random.split(key, seeds)[s]`` (an unbatched run,
+        ``key``), and step k draws ``noise(jax.random.fold_in(seed_key, k), args)``.
 
     Returns:
       a :class:`Run`.

@@ -202,7 +202,7 @@ def sgd_escape(key, link: Activation, d: int, lr: float, n_samples: int, *, seed
 
     Args:
       key: PRNG key: ``init_key, run_key = split(key)``; ``init_key`` draws the initial vectors
-        (``full=True``), ``run_key`` the samples (the key policy of :mod:`mfutils.loop`).
+        (``full=True``), ``run_key`` the samples (the key policy of :func:`mfutils.loop.simulate`).
       link: the Hermite link sigma (teacher and student). d: dimension (>= 3). lr: step size.
       n_samples: budget of samples (steps). seeds: independent runs.
       every, n_records: record interval in samples, or number of records (default about 200).

@@ -56,6 +56,13 @@ def x64(request):
         yield jax.numpy.float64 if request.param else jax.numpy.float32
 
 
+@pytest.fixture
+def setup(x64):
+    """The erf testbed (d = 5) and 16 particles drawn for it, in the test's precision."""
+    import mfutils as mf
+    return mf.erf_testbed(d=5), mf.init_params(jax.random.key(3), 16, 5)
+
+
 class Build:
     """The result of one clean book build."""
 

@@ -8,12 +8,6 @@ import mfutils as mf
 from helpers import arr
 
 
-@pytest.fixture
-def setup(x64):
-    problem = mf.erf_testbed(d=5)
-    return problem, mf.init_params(jax.random.key(3), 16, 5)
-
-
 def test_coupling_with_itself_as_reference_stays_together(setup, x64):
     """If the reference is the interacting system itself, the twins are the neurons."""
     problem, params = setup

@@ -7,12 +7,6 @@ import pytest
 import mfutils as mf
 
 
-@pytest.fixture
-def setup(x64):
-    problem = mf.erf_testbed(d=5)
-    return problem, mf.init_params(jax.random.key(3), 16, 5)
-
-
 def test_gradient_flow_decreases_the_risk(setup, x64):
     problem, params = setup
     run = mf.particle_flow(params, problem, dt=0.02, t_end=4.0, every=5)

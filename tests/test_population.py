@@ -9,12 +9,6 @@ import mfutils as mf
 from helpers import arr, assert_mc, sigma_np, unit
 
 
-@pytest.fixture
-def setup(x64):
-    problem = mf.erf_testbed(d=5)
-    return problem, mf.init_params(jax.random.key(3), 16, 5)
-
-
 def test_shapes_scalings_and_default_dtype(setup, rng, x64):
     problem, params = setup
     assert params.a.shape == (16,) and params.w.shape == (16, 5) and params.a.dtype == x64
