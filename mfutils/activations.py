@@ -62,6 +62,11 @@ class Activation:
     Attributes:
       name: ``"erf"``, ``"tanh"``, ``"relu"`` or ``"hermite"``.
       coeffs: for ``"hermite"`` only, the coefficients c_j of sigma = sum_j c_j He_j / sqrt(j!).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> relu(jnp.array([-1.0, 2.0])).tolist(), tanh
+      ([0.0, 2.0], tanh)
     """
 
     name: str

@@ -55,7 +55,12 @@ class Problem:
 
 
 def output_scale(n: int, scaling: Scaling = "mean-field") -> float:
-    """s_N: 1/N (mean-field) or 1/sqrt(N) (NTK)."""
+    """s_N: 1/N (mean-field) or 1/sqrt(N) (NTK).
+
+    Example:
+      >>> output_scale(16), output_scale(16, "ntk")
+      (0.0625, 0.25)
+    """
     return float(n) ** -_checks.scaling(scaling)
 
 
@@ -65,6 +70,10 @@ def time_scale(n: int, scaling: Scaling = "mean-field") -> float:
 
     With it, d theta_i/dt = -time_scale * grad_{theta_i} R; in the mean-field scaling this is
     exactly -grad V_{mu^N}(theta_i).
+
+    Example:
+      >>> time_scale(16), time_scale(16, "ntk")
+      (16.0, 1.0)
     """
     return float(n) ** (2.0 * _checks.scaling(scaling) - 1.0)
 
@@ -78,6 +87,12 @@ def network(params: Params, x, sigma: Activation, scaling: Scaling = "mean-field
       x: inputs (..., d).
     Returns:
       the outputs, an array of shape ``x.shape[:-1]``.
+
+    Example:
+      >>> import jax, mfutils as mf
+      >>> params = mf.init_params(jax.random.key(0), 8, 5)
+      >>> mf.network(params, jax.numpy.ones((3, 5)), mf.erf).shape
+      (3,)
     """
     n = params.a.shape[-1]
     return output_scale(n, scaling) * sigma(jnp.asarray(x) @ params.w.T) @ params.a
@@ -85,7 +100,13 @@ def network(params: Params, x, sigma: Activation, scaling: Scaling = "mean-field
 
 @jax.jit
 def target(problem: Problem, x):
-    """The teacher's output y = f*(x) for inputs x (..., d); returns shape x.shape[:-1]."""
+    """The teacher's output y = f*(x) for inputs x (..., d); returns shape x.shape[:-1].
+
+    Example:
+      >>> import jax.numpy as jnp, mfutils as mf
+      >>> round(float(mf.target(mf.erf_testbed(d=5), jnp.zeros(5).at[0].set(1.0))), 4)  # 1.5 erf(1)
+      1.2641
+    """
     return problem.sigma_star(jnp.asarray(x) @ problem.teacher.w.T) @ problem.teacher.a
 
 
@@ -95,6 +116,12 @@ def init_params(key, n: int, d: int, *, seeds: int | None = None, a_std: float =
 
     With ``seeds=S`` returns S independent networks stacked on a leading axis (a: (S, N),
     w: (S, N, d)), ready for the seed-batched dynamics.
+
+    Example:
+      >>> import jax, mfutils as mf
+      >>> p = mf.init_params(jax.random.key(0), 16, 5, seeds=3)
+      >>> p.a.shape, p.w.shape
+      ((3, 16), (3, 16, 5))
     """
     n, d = _checks.count("N", n), _checks.count("d", d)
     a_std = _checks.positive("a_std", a_std)

@@ -12,3 +12,15 @@ def test_ruff_is_clean():
     proc = subprocess.run([str(ruff), "check", "--no-cache", "mfutils", "tests", "tools", "chapters"],
                           cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_every_public_function_has_a_runnable_example():
+    """Each public function and activation documents one ``Example:`` that the doctests run."""
+    import inspect
+    import typing
+
+    import mfutils as mf
+    missing = [name for name in mf.__all__
+               if callable(obj := getattr(mf, name)) and typing.get_origin(obj) is None
+               and not inspect.isclass(obj) and ">>>" not in (inspect.getdoc(obj) or "")]
+    assert not missing, f"no Example: in the docstrings of {missing}"
