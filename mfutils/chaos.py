@@ -13,6 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import _checks
+from .dynamics import StepArgs
 from .loop import Run, observer, simulate
 from .network import Params, Problem
 from .population import velocity, velocity_field
@@ -102,13 +103,6 @@ def _coupled_step(state, k, xi, args):
                    move(state.reference, ref))
 
 
-class _Args(NamedTuple):
-    """What the coupled step reads: the problem and the Euler step."""
-
-    problem: Problem
-    dt: jax.Array
-
-
 def _sq_distance(state, args):
     return {"sq_distance": squared_distance(state)}
 
@@ -148,7 +142,7 @@ def synchronous_coupling(params: Params, reference: Params, problem: Problem, *,
     n_steps, every = _checks.schedule(t_end, dt, every, n_records)
     return simulate(_coupled_step, _sq_distance if observe is None else observer(observe),
                     Coupled(params, params, reference),
-                    _Args(problem, jnp.asarray(dt, params.a.dtype)), n_steps=n_steps,
+                    StepArgs(problem, jnp.asarray(dt, params.a.dtype)), n_steps=n_steps,
                     every=every, time_per_step=dt, seeds=seeds)
 
 

@@ -20,11 +20,12 @@ from .population import population_risk, velocity
 __all__ = ["particle_flow", "online_sgd", "ss_sgd"]
 
 
-class _Args(NamedTuple):
-    """What a step reads: the problem and the step size (in the particles' dtype)."""
+class StepArgs(NamedTuple):
+    """What a step of the two-layer model reads: the problem and the step size (dt or lr, in
+    the particles' dtype). Shared by the runners of dynamics, chaos and fluctuations."""
 
     problem: Problem
-    lr: jax.Array
+    dt: jax.Array
 
 
 @functools.cache
@@ -32,7 +33,7 @@ def _flow_step(scaling):
     def step(params, k, xi, args):
         """Explicit Euler: theta_i <- theta_i + dt v_i, v_i = -grad V_{mu^N}(theta_i) (mean-field)."""
         v = velocity(params, args.problem, scaling)
-        return jax.tree.map(lambda p, v: p + args.lr * v, params, v)
+        return jax.tree.map(lambda p, v: p + args.dt * v, params, v)
     return step
 
 
@@ -42,14 +43,14 @@ def _sgd_step(scaling):
         """One fresh sample x: theta_i <- theta_i - lr * time_scale * grad_i 1/2 (f_N(x) - y)^2."""
         y = target(args.problem, x)
         grad = jax.grad(lambda p: 0.5 * (network(p, x, args.problem.sigma, scaling) - y) ** 2)(params)
-        c = args.lr * time_scale(params.a.shape[-1], scaling)
+        c = args.dt * time_scale(params.a.shape[-1], scaling)
         return jax.tree.map(lambda p, g: p - c * g, params, grad)
     return step
 
 
 def _sample(key, args):
     """x ~ N(0, I_d), one step's sample."""
-    return jax.random.normal(key, (args.problem.d,), args.lr.dtype)
+    return jax.random.normal(key, (args.problem.d,), args.dt.dtype)
 
 
 @functools.cache
@@ -65,7 +66,7 @@ def _run(params, problem, key, *, lr, time_per_step, t_end, every, n_records, st
     seeds = _checks.problem_seeds(params, problem)
     n_steps, every = _checks.schedule(t_end, time_per_step, every, n_records)
     return simulate(step(scaling), _risk(scaling) if observe is None else observer(observe),
-                    params, _Args(problem, jnp.asarray(lr, params.a.dtype)), key,
+                    params, StepArgs(problem, jnp.asarray(lr, params.a.dtype)), key,
                     n_steps=n_steps, every=every, time_per_step=time_per_step, seeds=seeds,
                     noise=noise)
 

@@ -22,6 +22,7 @@ import numpy as np
 from scipy import stats
 
 from . import _checks
+from .dynamics import StepArgs
 from .loop import DivergenceError, Run, simulate
 from .network import Params, Problem
 from .population import velocity_field
@@ -36,13 +37,6 @@ class _Weighted(NamedTuple):
     params: Params
     weights: jax.Array
     x0: jax.Array
-
-
-class _Args(NamedTuple):
-    """What the weighted step reads: the problem and the Euler step."""
-
-    problem: Problem
-    dt: jax.Array
 
 
 @jax.checkpoint
@@ -61,7 +55,7 @@ def _probe(state, args):
 def _outputs(weights, reference, x0, problem, dt, n_steps, every):
     """f(x0_p, t) at the record times, shape (R + 1, P), as a function of the weights m; with the
     run again as auxiliary output (for ``jax.jacrev(..., has_aux=True)``)."""
-    run = simulate(_weighted_step, _probe, _Weighted(reference, weights, x0), _Args(problem, dt),
+    run = simulate(_weighted_step, _probe, _Weighted(reference, weights, x0), StepArgs(problem, dt),
                    n_steps=n_steps, every=every, time_per_step=dt)
     return run.records["f"], run
 

@@ -21,6 +21,8 @@ for name, value in environment().items():
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
+import mfutils as mf  # noqa: E402
+
 jax.config.update("jax_compilation_cache_dir", os.environ["JAX_COMPILATION_CACHE_DIR"])
 jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
 jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
@@ -59,7 +61,6 @@ def x64(request):
 @pytest.fixture
 def setup(x64):
     """The erf testbed (d = 5) and 16 particles drawn for it, in the test's precision."""
-    import mfutils as mf
     return mf.erf_testbed(d=5), mf.init_params(jax.random.key(3), 16, 5)
 
 

@@ -19,11 +19,6 @@ def unit(v):
     return v / np.linalg.norm(v, axis=-1, keepdims=True)
 
 
-def sigma_np(act, z):
-    """An activation evaluated in float64 NumPy."""
-    return act.numpy(z)
-
-
 def arr(x, dtype):
     """A NumPy array as a JAX array of the test's dtype."""
     return jnp.asarray(np.asarray(x), dtype)

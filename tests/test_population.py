@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import mfutils as mf
-from helpers import arr, assert_mc, sigma_np, unit
+from helpers import arr, assert_mc, unit
 
 
 def test_shapes_scalings_and_default_dtype(setup, rng, x64):
@@ -42,7 +42,7 @@ def test_first_variation_matches_monte_carlo_and_is_the_particle_gradient(setup,
     resid = np.asarray(mf.network(params, arr(x, x64), mf.erf) - mf.target(problem, arr(x, x64)),
                        float)
     theta = mf.Params(arr([0.7, -1.2], x64), arr(0.5 * rng.standard_normal((2, 5)), x64))
-    phi = np.asarray(theta.a, float)[None, :] * sigma_np(mf.erf, x @ np.asarray(theta.w, float).T)
+    phi = np.asarray(theta.a, float)[None, :] * mf.erf.numpy(x @ np.asarray(theta.w, float).T)
     assert_mc(mf.first_variation(theta, params, problem), resid[:, None] * phi)
     # grad V_{mu^N}(theta_i) = N grad_{theta_i} R: the velocity field at the particles is velocity
     v, field = mf.velocity(params, problem), mf.velocity_field(params, params, problem)
@@ -62,7 +62,7 @@ def test_gradient_of_first_variation_matches_monte_carlo(setup, rng):
     v = mf.velocity_field(mf.Params(arr([a0], dtype), arr(w0[None], dtype)), params, problem)
     z = xs @ w0
     dsigma = 2 / np.sqrt(np.pi) * np.exp(-z**2)
-    samples = np.concatenate([(resid * sigma_np(mf.erf, z))[:, None],
+    samples = np.concatenate([(resid * mf.erf.numpy(z))[:, None],
                               (resid * a0 * dsigma)[:, None] * xs], axis=1)
     assert_mc(-np.concatenate([np.asarray(v.a), np.asarray(v.w[0])]), samples)
 
@@ -87,7 +87,7 @@ def test_relu_and_hermite_problems_have_exact_risks(rng, x64):
     params = mf.Params(jnp.linspace(-1, 1, 8, dtype=x64), arr(unit(rng.standard_normal((8, 4))), x64))
     x = rng.standard_normal((200_000, 4))
     f = np.asarray(mf.network(params, arr(x, x64), problem.sigma), float)
-    y = sigma_np(mf.hermite(2), x @ u.T)[:, 0]
+    y = mf.hermite(2).numpy(x @ u.T)[:, 0]
     assert_mc(mf.population_risk(params, problem), 0.5 * (f - y) ** 2)
     with pytest.raises(ValueError, match="unit-norm"):
         mf.population_risk(params._replace(w=2 * params.w), problem)
