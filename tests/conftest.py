@@ -29,8 +29,8 @@ jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 # Unit tests run with strict promotion: a silent float32 -> float64 mix in mfutils is an error.
 jax.config.update("jax_numpy_dtype_promotion", "strict")
 
-SLOW = {"test_assignments.py", "test_nbval_catches_changes.py"}
-BOOK = {"test_book.py", "test_pages.py"}
+SLOW = {"test_assignments.py", "test_nbval_catches_changes.py", "test_reader.py"}
+BOOK = {"test_book.py", "test_pages.py", "test_pdf.py", "test_reader.py"}
 
 
 def pytest_collection_modifyitems(items):

@@ -175,3 +175,30 @@ def test_bibliography_lists_the_cited_works(visit):
     text = visit("bibliography.html").page.locator("main").inner_text()
     for name in ("Jacot", "Chizat", "Mei", "Sirignano", "Rotskoff"):
         assert name in text, f"{name} missing from the bibliography"
+
+
+@pytest.mark.parametrize("path", sorted(CHAPTERS))
+def test_chapter_has_launch_repository_and_download_buttons_from_the_setting(visit, path):
+    """Binder, Colab and JupyterHub (nbgitpuller) launch the chapter with the URLs that the
+    `repository:` setting implies; the repository and issue buttons and the .ipynb download exist;
+    the footer shows the version and the licences."""
+    import repository
+
+    repo, source = repository.load(), path.replace(".html", ".ipynb")
+    v = visit(path)
+    page = v.page
+    assert page.locator("a.btn-launch-binder").get_attribute("href") == repo.binder(source)
+    assert page.locator("a.btn-launch-colab").get_attribute("href") == repo.colab(source)
+    assert page.locator("a.btn-source-repository-button").get_attribute("href") == repo.url
+    assert page.locator("a.btn-source-issues-button").get_attribute("href").startswith(repo.issues)
+    download = page.locator("a.btn-download-source-button")
+    assert download.get_attribute("href").endswith(f"_sources/{source}")
+    assert page.request.get(page.url.rsplit("/", 1)[0] + "/" + download.get_attribute("href")).ok
+    # the hub button asks for the hub's address, then opens the nbgitpuller link there
+    page.evaluate("""() => { window.prompt = () => 'https://hub.example.edu/';
+                             window.open = (url) => { window.__opened = url; }; }""")
+    page.locator("button.btn-launch-jupyterhub").dispatch_event("click")
+    assert page.evaluate("window.__opened") == "https://hub.example.edu" + repo.hub_path(source)
+    footer = page.locator(".mfbook-footer").inner_text()
+    assert f"Version {repository.version()}" in footer and "MIT" in footer and "CC BY 4.0" in footer
+    assert not v.problems, "\n".join(v.problems)
