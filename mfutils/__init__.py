@@ -12,6 +12,7 @@ from .dynamics import online_sgd, particle_flow, ss_sgd
 from .fluctuations import influence_function, influence_variance
 from .loop import DivergenceError, Run
 from .network import Params, Problem, Scaling, init_params, network, output_scale, target, time_scale
+from .plotting import COLORS, SEQUENCE, panels, width_axis
 from .population import first_variation, population_risk, velocity, velocity_field
 from .single_index import (Escape, escape_time, hermite_coefficients, information_exponent,
                            overlap_drift, sgd_escape)
@@ -37,4 +38,5 @@ __all__ = [
     "sgd_escape",
     "sphere_problem", "sphere_init", "sphere_velocity", "sphere_flow", "Overlaps", "overlap_init",
     "overlap_velocity", "overlap_risk", "overlap_flow", "mf_distance", "mf_gap_flow",
+    "panels", "width_axis", "COLORS", "SEQUENCE",
 ]
