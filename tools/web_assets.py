@@ -2,7 +2,10 @@
 
 Each tarball comes from the npm registry through `npm pack`, is checked against its pinned
 sha512 integrity, and only the listed paths are extracted (no dependency tree, no .map files).
-Idempotent: a stamp file records the lock it was built from.
+A destination under `test/` goes to .cache/test-assets/ instead, never served with the book (the
+page tests' axe-core). The tarballs and the stamp live in .cache/ too: Sphinx copies everything
+under _assets/, dot files included, into the site. Idempotent: the stamp records the lock it was
+built from.
 """
 import base64
 import hashlib
@@ -15,8 +18,9 @@ import tarfile
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 LOCK = ROOT / "tools" / "web-assets.lock"
 OUT = ROOT / "_assets" / "assets"
-CACHE = ROOT / "_assets" / ".npm-packs"
-STAMP = ROOT / "_assets" / ".stamp"
+TEST_OUT = ROOT / ".cache" / "test-assets"
+CACHE = ROOT / ".cache" / "npm-packs"
+STAMP = ROOT / ".cache" / "web-assets.stamp"
 
 
 def entries():
@@ -46,7 +50,8 @@ def extract(tgz: pathlib.Path, src: str, dst: str):
                 continue
             if m.name.endswith(".map"):
                 continue
-            target = OUT / dst / m.name[len(prefix):].lstrip("/") if m.name != prefix else OUT / dst
+            base = TEST_OUT / dst[len("test/"):] if dst.startswith("test/") else OUT / dst
+            target = base / m.name[len(prefix):].lstrip("/") if m.name != prefix else base
             target.parent.mkdir(parents=True, exist_ok=True)
             with tar.extractfile(m) as f, open(target, "wb") as g:
                 shutil.copyfileobj(f, g)
@@ -57,6 +62,8 @@ def main():
     if STAMP.exists() and STAMP.read_text() == lock and OUT.exists():
         return
     shutil.rmtree(OUT, ignore_errors=True)
+    shutil.rmtree(TEST_OUT, ignore_errors=True)
+    STAMP.parent.mkdir(parents=True, exist_ok=True)
     for spec, integrity, maps in entries():
         tgz = fetch(spec, integrity)
         for src, dst in maps:
