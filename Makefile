@@ -30,8 +30,8 @@ test: $(STAMP) assets chromium tex
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow and not book" tests mfutils
 
-## execute: re-execute every chapter notebook in place (the authoring loop), storing widget state;
-## no timing metadata is stored, so a re-execution changes only what the notebook computes
+## execute: re-execute every chapter notebook in place (the authoring loop); no timing metadata and
+## no widget state are stored, so a re-execution changes only what the notebook computes
 NOTEBOOKS ?= chapters/*.ipynb
 execute: $(STAMP)
 	$(JAX_CACHE_ENV) $(BIN)/jupyter nbconvert --to notebook --execute --inplace \
@@ -72,7 +72,7 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(BIN)/pip check
 	touch $@
 
-## assets: MathJax 3 and the ipywidgets manager, pinned and verified, served with the book
+## assets: MathJax 3 (the TeX-to-CHTML component and what it loads), pinned and verified, served with the book
 assets: $(STAMP)
 	$(BIN)/python tools/web_assets.py
 
@@ -110,7 +110,7 @@ requirements:
 	  grep -v -x -F -f requirements.txt $(RESOLVE)/all.txt; } > requirements-dev.txt
 
 clean:
-	rm -rf _build _assets .jax_cache
+	rm -rf _build _assets .cache .jax_cache
 
 distclean: clean
 	rm -rf $(VENV)

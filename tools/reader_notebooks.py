@@ -25,12 +25,16 @@ from pybtex.style.formatting.plain import Style
 import repository
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "_ext"))
+from book_pages import disambiguate  # noqa: E402  (the book's own Sphinx extension)
+
 NUMBERED = ("prf:definition", "prf:theorem", "prf:proposition", "prf:lemma", "prf:corollary",
             "prf:example", "prf:remark", "prf:assumption", "prf:conjecture", "exercise")
 FENCE = re.compile(r"^(?P<indent>\s*)(?P<fence>`{3,}|:{3,})\{(?P<name>[\w:-]+)\}[ \t]*(?P<arg>.*)$")
 PLAIN_FENCE = re.compile(r"^\s*(`{3,}|~{3,})")
 ROLE = re.compile(r"\{(?P<role>[\w:-]+)\}`(?P<body>[^`]*)`")
 LABEL_LINE = re.compile(r"^\([\w.:-]+\)=\s*$")
+EQ_LABEL = re.compile(r"^\$\$ \((?P<label>[\w.:-]+)\)\s*$")  # the closing $$ of a labelled display
 MYST_LEFTOVER = re.compile(r"\{[\w:-]+\}`|^\s*(`{3,}|:{3,})\s*\{|^\([\w.:-]+\)=\s*$", re.M)
 
 
@@ -51,6 +55,7 @@ class Book:
         for page in sorted(html.glob("**/*.html")):
             self._read(page)
         self.bib = parse_file(str(bib))
+        disambiguate(self.bib.entries)  # 2020a, 2020b: the labels the HTML book shows
         self._style = Style()
 
     def _read(self, page: pathlib.Path) -> None:
@@ -74,6 +79,12 @@ class Book:
             if box.get("id"):
                 self.targets[box["id"]] = (number.get_text(" ", strip=True), rest.strip("() "))
         self.boxes[doc] = boxes
+        for eq in main.select("div.math[id]"):
+            eqno = eq.find("span", class_="eqno")
+            if eqno is not None and eq["id"].startswith("equation-"):
+                for a in eqno.find_all("a"):
+                    a.decompose()
+                self.targets[eq["id"][len("equation-"):]] = (eqno.get_text(strip=True), "")
         for figure in main.find_all("figure"):
             number = figure.find("span", class_="caption-number")
             text = figure.find("span", class_="caption-text")
@@ -157,6 +168,8 @@ class Chapter:
                 return f"[`{shown or name}`]({self.book.repo.site}appendix/api.html#{name})"
             if role == "math":
                 return f"${body}$"
+            if role == "eq":
+                return self.book.target(label)[0]
             raise ConversionError(f"unknown role {{{role}}}")
 
         return ROLE.sub(render, text)
@@ -198,7 +211,10 @@ class Chapter:
                 out.extend(lines[i: j + 1])
                 i = j + 1
                 continue
-            if not LABEL_LINE.match(line):
+            eq = EQ_LABEL.match(line)
+            if eq:  # a numbered display: the book's number as a TeX tag
+                out += [f"\\tag{{{self.book.target(eq['label'])[0].strip('()')}}}", "$$"]
+            elif not LABEL_LINE.match(line):
                 out.append(self.roles(line))
             i += 1
         return "\n".join(out)

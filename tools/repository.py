@@ -119,16 +119,21 @@ def pins(root: pathlib.Path = ROOT) -> list[str]:
 # --------------------------------------------------------------------------- derived files
 
 def install_cell_source(repo: Repository, root: pathlib.Path = ROOT) -> str:
-    packages = ", ".join(json.dumps(p) for p in [*pins(root), repo.pip_spec(version(root))])
+    """The install cell: one package per line, so that no line is wider than the book's code."""
+    packages = "".join(f"        {json.dumps(p)},\n" for p in [*pins(root), repo.pip_spec(version(root))])
     return (
-        "# Outside the book's environment (Colab, a plain Jupyter) this installs mfutils at the book's\n"
-        "# version, with the pinned JAX; where mfutils is importable it does nothing.\n"
+        "# Outside the book's environment (Colab, a plain Jupyter) this installs mfutils\n"
+        "# at the book's version, with the pinned JAX; where mfutils is importable it\n"
+        "# does nothing.\n"
         "import importlib.util\n"
         "import subprocess\n"
         "import sys\n"
         "\n"
         "if importlib.util.find_spec(\"mfutils\") is None:\n"
-        f"    subprocess.run([sys.executable, \"-m\", \"pip\", \"install\", \"--quiet\", {packages}],\n"
+        "    packages = [\n"
+        f"{packages}"
+        "    ]\n"
+        "    subprocess.run([sys.executable, \"-m\", \"pip\", \"install\", \"--quiet\", *packages],\n"
         "                   check=True)\n"
         "    importlib.invalidate_caches()"
     )
