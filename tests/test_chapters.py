@@ -78,3 +78,15 @@ def test_every_stored_figure_is_legible_at_column_width(path):
             assert px >= MIN_TEXT_PX, (f"cell {index}: {image.width}-px figure, its smallest text "
                                        f"is {px:.1f} px at the column width")
     assert figures >= 2
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_the_gaussian_is_written_with_its_own_letter(path):
+    """N is the width; the Gaussian law is \\mathcal N, in the text, the captions and the labels."""
+    cells = json.loads(path.read_text())["cells"]
+    text = "\n".join("".join(c["source"]) + json.dumps(c["metadata"]) for c in cells)
+    text = text.replace("\\\\", "\\")  # the captions, from their JSON form
+    wrong = [text[max(0, m.start() - 20): m.end() + 10]
+             for m in re.finditer(r"\bN(?:\\big)?\(0,", text)
+             if not text[:m.start()].endswith(("mathcal ", "mathcal{", "mathcal"))]
+    assert not wrong, f"a Gaussian written N(0, ...) instead of \\mathcal N(0, ...): {wrong}"

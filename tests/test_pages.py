@@ -321,6 +321,7 @@ def test_no_page_loads_widget_code_and_the_site_is_light(built_book):
     for path in PAGES:
         html = (built_book.html / path).read_text()
         assert "embed-amd" not in html and "require.js" not in html, f"{path} loads widget code"
+        assert "jupyter-widgets" not in html and "widget-view" not in html, f"{path} shows a widget"
         assert "application/vnd.jupyter.widget-state+json" not in html, path
 
 
@@ -345,6 +346,9 @@ def test_first_load_weight_one_search_box_and_proof_marks(browser, site, path):
         assert caption.evaluate("e => getComputedStyle(e).color") == \
             body.evaluate("e => getComputedStyle(e).color"), "captions are not in the body colour"
         assert page.locator("figure figcaption mjx-container").count() >= 1, "no math in captions"
+        wraps = page.evaluate("""[...document.querySelectorAll('div.cell_output pre')]
+            .map(p => getComputedStyle(p).whiteSpace)""")
+        assert wraps and all(w == "pre-wrap" for w in wraps), "printed outputs do not wrap"
     context.close()
 
 

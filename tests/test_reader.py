@@ -50,7 +50,9 @@ def test_reader_copies_are_plain_markdown_with_the_books_numbers(copies):
         assert re.search(rf"\*\*(Theorem|Proposition|Definition) {chapter}\.1 ", text), source.name
         assert f"**Exercise {chapter}.1.**" in text and "<details>" in text and "<summary>Solution" in text
         assert re.search(rf"\*\*Fig\. {chapter}\.1\.\*\*", text), "figure captions under the figures"
-        assert "## Works cited in this chapter" in text and re.search(r"\w+ \(\d{4}\)|\(\w+.*, \d{4}\)", text)
+        assert "## Works cited in this chapter" in text
+        assert re.search(r"\w+ \(\d{4}[a-z]?\)|\(\w+.*, \d{4}[a-z]?\)", text), "author-year citations"
+        assert f"\\tag{{{chapter}.1}}" in text, "numbered equations keep the book's numbers"
 
 
 def test_the_converter_refuses_markup_it_does_not_know(built_book):
