@@ -11,6 +11,7 @@ every chapter, the "List of results" page, and the book's stylesheet.
 """
 from __future__ import annotations
 
+import functools
 import pathlib
 import re
 
@@ -24,13 +25,17 @@ from sphinxcontrib.bibtex.citation_target import parse_citation_targets
 
 # --------------------------------------------------------------------------- author-year labels
 
-def author_year(entry) -> str:
-    """'Mei et al., 2018', as ``{cite:p}`` writes the citation."""
+def authors(entry) -> str:
+    """'Mei et al.', 'Chizat and Bach', 'Sznitman': the authors as a citation names them."""
     people = entry.persons.get("author") or entry.persons.get("editor") or []
     names = [" ".join(p.last_names) for p in people]
-    who = (names[0] if len(names) == 1 else " and ".join(names) if len(names) == 2
-           else f"{names[0]} et al." if names else entry.key)
-    return f"{who}, {entry.fields.get('year', 'n.d.')}"
+    return (names[0] if len(names) == 1 else " and ".join(names) if len(names) == 2
+            else f"{names[0]} et al." if names else entry.key)
+
+
+def author_year(entry) -> str:
+    """'Mei et al., 2018', as ``{cite:p}`` writes the citation."""
+    return f"{authors(entry)}, {entry.fields.get('year', 'n.d.')}"
 
 
 def disambiguate(entries) -> None:
@@ -66,6 +71,14 @@ register_plugin("pybtex.style.formatting", "authoryear", AuthorYearStyle)
 
 # --------------------------------------------------------------------------- chapter references
 
+@functools.lru_cache(maxsize=None)
+def _bibliography(path: pathlib.Path):
+    """The entries of the book's .bib file, parsed once, years disambiguated."""
+    entries = parse_file(str(path)).entries
+    disambiguate(entries)
+    return entries
+
+
 def _chapter_references(app, doctree):
     """Append a "References" section with the works the chapter cites, in citation order."""
     docname = app.env.docname
@@ -79,16 +92,13 @@ def _chapter_references(app, doctree):
     sections = [s for s in doctree.children if isinstance(s, nodes.section)]
     if not keys or not sections:
         return
-    bib = parse_file(str(pathlib.Path(app.srcdir) / app.config.bibtex_bibfiles[0]))
-    disambiguate(bib.entries)
-    missing = [k for k in keys if k not in bib.entries]
-    if missing:  # the cite role reports these itself
-        keys = [k for k in keys if k not in missing]
+    entries = _bibliography(pathlib.Path(app.srcdir) / app.config.bibtex_bibfiles[0])
+    keys = [k for k in keys if k in entries]  # an unknown key: the cite role reports it
     style, backend = AuthorYearStyle(), find_plugin("pybtex.backends", "docutils")()
     items = nodes.bullet_list(classes=["mfbook-references"])
-    for entry in style.format_entries([bib.entries[k] for k in keys]):
+    for entry in style.format_entries([entries[k] for k in keys]):
         para = nodes.paragraph()
-        para += nodes.strong(text=author_year(bib.entries[entry.key]) + ". ")
+        para += nodes.strong(text=author_year(entries[entry.key]) + ". ")
         para += entry.text.render(backend)
         items += nodes.list_item("", para)
     section = nodes.section(ids=["chapter-references"], names=["references"])

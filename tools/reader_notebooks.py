@@ -26,7 +26,7 @@ import repository
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "_ext"))
-from book_pages import disambiguate  # noqa: E402  (the book's own Sphinx extension)
+from book_pages import author_year, authors, disambiguate  # noqa: E402  (the book's extension)
 
 NUMBERED = ("prf:definition", "prf:theorem", "prf:proposition", "prf:lemma", "prf:corollary",
             "prf:example", "prf:remark", "prf:assumption", "prf:conjecture", "exercise")
@@ -114,12 +114,8 @@ class Book:
             if key not in self.bib.entries:
                 raise ConversionError(f"unknown citation key {key!r}")
             entry = self.bib.entries[key]
-            people = entry.persons.get("author") or entry.persons.get("editor") or []
-            names = [" ".join(p.last_names) for p in people]
-            who = (names[0] if len(names) == 1 else " and ".join(names) if len(names) == 2
-                   else f"{names[0]} et al.")
-            year = entry.fields.get("year", "n.d.")
-            parts.append(f"{who} ({year})" if textual else f"{who}, {year}")
+            parts.append(f"{authors(entry)} ({entry.fields.get('year', 'n.d.')})" if textual
+                         else author_year(entry))
         return "; ".join(parts) if textual else f"({'; '.join(parts)})"
 
     def reference_list(self, keys: list[str]) -> str:
