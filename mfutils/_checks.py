@@ -65,8 +65,13 @@ def schedule(t_end, dt, every=None, n_records=None) -> tuple[int, int]:
     return n_steps, int(every)
 
 
-def link_coeffs(coeffs) -> tuple[float, ...]:
-    """Hermite coefficients (c_0, c_1, ...) of a link: finite, with a non-zero term of degree >= 1."""
+def link_coeffs(link) -> tuple[float, ...]:
+    """Hermite coefficients (c_0, c_1, ...) of a Hermite link (``mf.hermite(k)``,
+    ``mf.hermite_series(c)``): finite, with a non-zero term of degree >= 1."""
+    coeffs = getattr(link, "coeffs", None)
+    if not coeffs:
+        raise TypeError("the link must be a Hermite activation, mf.hermite(k) or "
+                        f"mf.hermite_series([c_0, c_1, ...]), got {link!r}")
     c = tuple(float(x) for x in coeffs)
     if len(c) < 2 or not all(math.isfinite(x) for x in c) or not any(c[1:]):
         raise ValueError(f"coeffs must be finite with a non-zero term of degree >= 1, got {coeffs!r}")

@@ -114,7 +114,7 @@ def escape_time(link: Activation, m0, m1: float = 0.5, n_nodes: int = 200) -> np
     m0 = np.asarray(m0, dtype=float)
     if not np.all(np.isfinite(m0)) or np.any(m0 <= 0) or np.any(m0 >= m1) or not m1 < 1:
         raise ValueError(f"need 0 < m0 < m1 < 1, got m0 = {m0}, m1 = {m1}")
-    _checks.link_coeffs(link.coeffs)
+    _checks.link_coeffs(link)
     x, w = np.polynomial.legendre.leggauss(n_nodes)
     lo, hi = np.log(m0)[..., None], math.log(m1)
     m = np.exp(lo + (hi - lo) * (x + 1) / 2)  # nodes in log m
@@ -220,7 +220,7 @@ def sgd_escape(key, link: Activation, d: int, lr: float, n_samples: int, *, seed
     """
     if not isinstance(link, Activation) or link.name != "hermite":
         raise ValueError(f"link must be a Hermite series (mf.hermite, mf.hermite_series), got {link!r}")
-    _checks.link_coeffs(link.coeffs)
+    _checks.link_coeffs(link)
     d = _checks.count("d", d, minimum=3)
     n_steps, every = _checks.schedule(_checks.count("n_samples", n_samples), 1, every, n_records)
     seeds = _checks.count("seeds", seeds)

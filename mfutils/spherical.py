@@ -50,7 +50,7 @@ def sphere_problem(link: Activation, d: int, dtype=None) -> Problem:
     if not isinstance(link, Activation) or link.name != "hermite":
         raise ValueError(f"the spherical models need a Hermite link (mf.hermite, "
                          f"mf.hermite_series), got {link!r}")
-    _checks.link_coeffs(link.coeffs)
+    _checks.link_coeffs(link)
     d, dtype = _checks.count("d", d, minimum=3), _checks.float_dtype(dtype)
     return Problem(Params(jnp.ones(1, dtype), jnp.eye(1, d, dtype=dtype)), link, link)
 

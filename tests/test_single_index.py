@@ -60,6 +60,12 @@ def test_bad_input_gives_clear_errors(call, match):
         call()
 
 
+@pytest.mark.parametrize("link", [[0.0, 0.0, 0.0, 1.0], mf.erf], ids=["a list", "erf"])
+def test_a_link_that_is_not_a_hermite_activation_is_refused_by_name(link):
+    with pytest.raises(TypeError, match=r"mf\.hermite\(k\)"):
+        mf.escape_time(link, 0.1)
+
+
 @pytest.mark.parametrize("k", [2, 3, 4])
 def test_escape_time_matches_the_exact_integral(k):
     m0, m1 = 0.01, 0.5
