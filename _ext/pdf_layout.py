@@ -5,6 +5,8 @@
 - Theorems, definitions and exercises are numbered per chapter ("Theorem 3.1"), as in the HTML,
   rather than per section, which is what the single LaTeX document would otherwise give.
 - Solutions leave their exercises and follow at the end of each chapter under "Solutions".
+- A reference to an exercise of another chapter names its number ("Exercise 2.1"), as one in the
+  same chapter does; sphinx-exercise labels exercises only for references from their own document.
 """
 from __future__ import annotations
 
@@ -38,6 +40,7 @@ def chapter_numbers(app, env):
 def layout(app, doctree, docname):
     if not _latex(app) or docname != app.config.root_doc:
         return
+    _exercise_references(app, doctree)
     for start in list(doctree.findall(addnodes.start_of_file)):
         if start["docname"] in UNNUMBERED:
             parent, index = start.parent, start.parent.index(start)
@@ -56,6 +59,20 @@ def layout(app, doctree, docname):
             parent.children.remove(solution)
             section += solution
         chapter += section
+
+
+def _exercise_references(app, doctree):
+    """Replace each numbered reference to an exercise by the link sphinx-exercise itself writes for
+    one in the same document: its label ``exercise:<name>`` and its number as text."""
+    labels = app.env.get_domain("std").labels
+    for ref in list(doctree.findall(addnodes.number_reference)):
+        name = ref.get("refuri", "").rpartition("#")[2] or ref.get("refid", "")
+        docname, node_id, _ = labels.get(name, (None, None, None))
+        number = app.env.toc_fignumbers.get(docname, {}).get("exercise", {}).get(node_id)
+        if not number:
+            continue
+        text = ref.get("title", "Exercise %s").replace("%s", ".".join(map(str, number)))
+        ref.replace_self(nodes.raw("", rf"\hyperref[exercise:{name}]{{{text}}}", format="latex"))
 
 
 def _solutions(node):

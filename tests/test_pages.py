@@ -134,7 +134,7 @@ CHAPTERS = {
     "chapters/ch02_lln.html": ({"definition": 1, "proposition": 2, "theorem": 1},
                                ["fig-empirical-measure", "fig-lln-variance", "fig-sgd-collapse",
                                 "fig-w1", "fig-particles"], "Fig. 2.1"),
-    "chapters/ch03_chaos.html": ({"definition": 2, "theorem": 1},
+    "chapters/ch03_chaos.html": ({"definition": 2, "proposition": 1, "theorem": 1},
                                  ["fig-coupling-sketch", "fig-coupling", "fig-local-global",
                                   "fig-coupling-n"], "Fig. 3.1"),
     "chapters/ch04_clt.html": ({"definition": 2, "proposition": 2},
