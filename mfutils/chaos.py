@@ -116,7 +116,7 @@ def synchronous_coupling(params: Params, reference: Params, problem: Problem, *,
     theta_bar_i(t): N nonlinear particles from the *same* initial draws, each moved by the velocity
     field -grad V_{mu_t} of the limit, which is approximated by the empirical measure of an
     independent ``reference`` system of N_ref particles run alongside (take N_ref >= 8 N: its own
-    error, of order N_ref^-1/2, then adds at most a fraction N / N_ref to ``N E|theta - theta_bar|^2``).
+    error, of order N_ref^-1/2, then adds about a fraction N / N_ref to ``N E|theta - theta_bar|^2``).
 
     Args:
       params: a (N,), w (N, d); reference: a (N_ref,), w (N_ref, d); or both with the same
