@@ -19,7 +19,8 @@ from .single_index import (Escape, escape_time, hermite_coefficients, informatio
 from .spherical import (Overlaps, mf_distance, mf_gap_flow, overlap_flow, overlap_init,
                         overlap_risk, overlap_velocity, sphere_flow, sphere_init, sphere_problem,
                         sphere_velocity)
-from .stats import Estimate, Fit, line_fit, power_law_fit, variance_interval
+from .stats import (Estimate, Fit, line_fit, mean_interval, power_law_fit, variance_interval,
+                    wasserstein1)
 from .testbed import erf_testbed
 
 __version__ = "0.2.0"
@@ -33,7 +34,7 @@ __all__ = [
     "Coupled", "synchronous_coupling", "squared_distance", "velocity_jacobian", "interaction",
     "interaction_jacobian", "gronwall_bound",
     "influence_function", "influence_variance",
-    "Fit", "line_fit", "power_law_fit", "Estimate", "variance_interval",
+    "Fit", "line_fit", "power_law_fit", "Estimate", "mean_interval", "variance_interval", "wasserstein1",
     "hermite_coefficients", "information_exponent", "overlap_drift", "escape_time", "Escape",
     "sgd_escape",
     "sphere_problem", "sphere_init", "sphere_velocity", "sphere_flow", "Overlaps", "overlap_init",

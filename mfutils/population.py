@@ -26,22 +26,37 @@ def _on_sphere(problem: Problem, *params: Params) -> None:
             _checks.unit_rows(f"{name}.w", p.w)
 
 
-@partial(jax.jit, static_argnames="scaling")
-def _risk(params: Params, problem: Problem, scaling: Scaling):
+_ROWS = 512  # rows of K(w, w) per block in the tiled quadratic form
+
+
+def _quadratic_form(a, w, sig, tiled):
+    """a' K(w, w) a; tiled (N a multiple of _ROWS above it), in row blocks of O(_ROWS N) memory."""
+    n = a.shape[-1]
+    if not tiled or n <= _ROWS or n % _ROWS:
+        return a @ sig.kernel(w, w) @ a
+    blocks = (a.reshape(n // _ROWS, _ROWS), w.reshape(n // _ROWS, _ROWS, w.shape[-1]))
+    return jax.lax.map(lambda blk: blk[0] @ sig.kernel(blk[1], w) @ a, blocks).sum()
+
+
+@partial(jax.jit, static_argnames=("scaling", "tiled"))
+def _risk(params: Params, problem: Problem, scaling: Scaling, tiled: bool = False):
     a, w = params
     b, u = problem.teacher
     s = output_scale(a.shape[-1], scaling)
     sig, sig_star = problem.sigma, problem.sigma_star
-    student = s**2 * a @ sig.kernel(w, w) @ a
+    student = s**2 * _quadratic_form(a, w, sig, tiled)
     cross = s * a @ sig.kernel(w, u, sig_star) @ b
     teacher = b @ sig_star.kernel(u, u) @ b
     return 0.5 * (student - 2.0 * cross + teacher)
 
 
 def population_risk(params: Params, problem: Problem, scaling: Scaling = "mean-field"):
-    """R(mu^N) = 1/2 E (f_N(x) - y)^2, exactly.
+    """R(mu^N) = 1/2 E (f_N(x) - y)^2, exactly: a scalar, or one risk per seed, shape (S,), for
+    seed-batched params.
 
-    Expands the square into kernel sums: 1/2 [s^2 a'K(w,w)a - 2 s a'K(w,u)b + b'K(u,u)b].
+    Expands the square into kernel sums: 1/2 [s^2 a'K(w,w)a - 2 s a'K(w,u)b + b'K(u,u)b]; for
+    N a multiple of 512 above it, a'K(w,w)a is summed in blocks of 512 rows, so the memory is
+    O(512 N) per seed instead of O(N^2).
 
     Example:
       >>> import jax, mfutils as mf
@@ -50,7 +65,9 @@ def population_risk(params: Params, problem: Problem, scaling: Scaling = "mean-f
       0.72
     """
     _on_sphere(problem, params)
-    return _risk(params, problem, scaling)
+    if _checks.problem_seeds(params, problem) is None:
+        return _risk(params, problem, scaling, tiled=True)
+    return jax.vmap(lambda p: _risk(p, problem, scaling, tiled=True))(params)
 
 
 @jax.jit

@@ -7,6 +7,7 @@ import pytest
 
 import mfutils as mf
 from helpers import arr, assert_mc, unit
+from mfutils.population import _risk
 
 
 def test_shapes_scalings_and_default_dtype(setup, rng, x64):
@@ -34,6 +35,20 @@ def test_population_risk_matches_monte_carlo(setup, scaling, rng, x64):
     risk = mf.population_risk(params, problem, scaling)
     assert risk.dtype == x64
     assert_mc(risk, 0.5 * (f - y) ** 2)
+
+
+@pytest.mark.parametrize("sigma", ["erf", "relu"])
+def test_population_risk_in_row_blocks_is_the_full_quadratic_form(sigma, x64):
+    """N = 1536 is summed in three blocks of 512 rows: the same risk as the full N x N form,
+    seed-batched too, in both precisions and scalings."""
+    problem = mf.erf_testbed(d=5)
+    problem = mf.Problem(problem.teacher, getattr(mf, sigma), getattr(mf, sigma))
+    params = mf.init_params(jax.random.key(5), 1536, 5, seeds=2)
+    for scaling in ("mean-field", "ntk"):
+        tiled = mf.population_risk(params, problem, scaling)
+        full = jax.vmap(lambda p, s=scaling: _risk(p, problem, s))(params)
+        assert tiled.shape == (2,) and tiled.dtype == x64
+        np.testing.assert_allclose(tiled, full, rtol=1e-5 if x64 == jnp.float32 else 1e-12)
 
 
 def test_first_variation_matches_monte_carlo_and_is_the_particle_gradient(setup, rng, x64):

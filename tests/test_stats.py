@@ -1,6 +1,7 @@
 """Fits and intervals (mfutils.stats): exact on exact data, covering at their level on noisy data."""
 import numpy as np
 import pytest
+from scipy.stats import wasserstein_distance
 
 import mfutils as mf
 
@@ -52,6 +53,22 @@ def test_variance_interval_covers_at_its_level(rng):
     assert abs(np.std([e.value for e in ests]) / np.mean([e.se for e in ests]) - 1) < 0.15
 
 
+def test_mean_interval_covers_at_its_level(rng):
+    ests = [mf.mean_interval(1.0 + 2.0 * rng.standard_normal(8)) for _ in range(400)]
+    assert 0.91 < np.mean([lo <= 1.0 <= hi for lo, hi in (e.ci for e in ests)]) < 0.99
+    assert abs(np.std([e.value for e in ests]) / np.mean([e.se for e in ests]) - 1) < 0.15
+
+
+@pytest.mark.parametrize("n, m", [(32, 16384), (7, 13), (1, 5), (100, 100)])
+def test_wasserstein1_is_scipys_distance(rng, n, m):
+    samples, reference = rng.standard_normal((300, n)), 0.5 + 2 * rng.standard_normal(m)
+    samples[0, :] = np.round(samples[0, :])  # ties
+    expected = [wasserstein_distance(s, reference) for s in samples]
+    np.testing.assert_allclose(mf.wasserstein1(samples, reference, rows_per_block=64), expected,
+                               rtol=1e-9, atol=1e-12)
+    assert mf.wasserstein1(samples[1], reference) == pytest.approx(expected[1], rel=1e-9)
+
+
 @pytest.mark.parametrize("call, match", [
     (lambda: mf.power_law_fit([1, 2, 3], [-1, 2, 3]), "positive"),
     (lambda: mf.power_law_fit([1, 2], [1, 2]), "at least 3"),
@@ -60,6 +77,11 @@ def test_variance_interval_covers_at_its_level(rng):
     (lambda: mf.line_fit([0.0, 1.0, 2.0], [1.0, 2.0, 3.0], se=[1.0, 0.0, 1.0]), "standard error"),
     (lambda: mf.line_fit([0.0, 1.0, 2.0], [1.0, 2.0, 3.0], level=1.0), "level"),
     (lambda: mf.variance_interval([1.0, 2.0]), "at least 3"),
+    (lambda: mf.mean_interval([1.0]), "at least 2"),
+    (lambda: mf.mean_interval([1.0, np.inf]), "finite"),
+    (lambda: mf.wasserstein1([[[1.0]]], [1.0]), "samples"),
+    (lambda: mf.wasserstein1([1.0], []), "reference"),
+    (lambda: mf.wasserstein1([1.0, np.nan], [1.0]), "finite"),
 ])
 def test_bad_input_gives_clear_errors(call, match):
     with pytest.raises(ValueError, match=match):
