@@ -71,7 +71,8 @@ def _influence(reference, x0, problem, dt, n_steps, every):
 
     if reference.a.ndim == 1:
         return one(reference)
-    final, times, outputs, values = jax.vmap(one)(reference)
+    # one reference at a time: the memory of one, whatever K
+    final, times, outputs, values = jax.lax.map(one, reference)
     return final, times[0], outputs, values  # the same record times for every reference
 
 
@@ -87,7 +88,8 @@ def influence_function(reference: Params, problem: Problem, x0, *, dt: float, t_
 
     Args:
       reference: a (N_ref,), w (N_ref, d), or seed-batched (K, N_ref), (K, N_ref, d): K independent
-        references (cheaper than one of size K N_ref: the cost per step is O(N_ref^2)).
+        references (cheaper than one of size K N_ref: the cost per step is O(N_ref^2)), computed
+        one after another, so the memory is that of one reference whatever K.
       x0: probe inputs, shape (P, d).
       dt, t_end, every, n_records: as in :func:`mfutils.particle_flow`.
     Returns:
