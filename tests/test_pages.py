@@ -131,7 +131,7 @@ CHAPTERS = {
     # page: (theorem-like boxes by kind, figure names, the "Fig." number it cross-references)
     "chapters/ch01_scalings.html": ({"definition": 3, "proposition": 1},
                                     ["fig-displacement", "fig-displacement-hist"], "Fig. 1.1"),
-    "chapters/ch02_lln.html": ({"definition": 1, "proposition": 2, "theorem": 1},
+    "chapters/ch02_lln.html": ({"definition": 1, "proposition": 3, "theorem": 1},
                                ["fig-empirical-measure", "fig-lln-variance", "fig-sgd-collapse",
                                 "fig-w1", "fig-particles"], "Fig. 2.1"),
     "chapters/ch03_chaos.html": ({"definition": 2, "proposition": 1, "theorem": 1},
