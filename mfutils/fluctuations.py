@@ -6,7 +6,7 @@ Phi_t(theta; x0) = dF_t/dmu_0 (theta) is the *influence function*; the delta met
 
     sqrt(N) (f_N(x0, t) - f_MF(x0, t))  ->  N(0, Var_{theta ~ mu_0} Phi_t(theta; x0)).
 
-For a reference measure mu = sum_j m_j delta_{theta_j}, Phi_t(theta_j) = d f(x0, t) / d m_j: the
+For a reference measure mu = sum_j omega_j delta_{theta_j}, Phi_t(theta_j) = d f(x0, t) / d omega_j: the
 derivative of the flow's output with respect to the particle *weights*, computed by reverse-mode
 differentiation through the time loop, with ``jax.checkpoint`` on the step so that memory grows
 with the number of steps only by one particle state per step.
@@ -32,7 +32,7 @@ __all__ = ["influence_function", "influence_variance"]
 
 
 class _Weighted(NamedTuple):
-    """The flow's state: particles, their weights m (constant) and the probe inputs x0 (constant)."""
+    """The flow's state: particles, their weights omega (constant) and the probe inputs x0 (constant)."""
 
     params: Params
     weights: jax.Array
@@ -47,13 +47,13 @@ def _weighted_step(state, k, xi, args):
 
 
 def _probe(state, args):
-    """f_mu(x0_p) = sum_j m_j a_j sigma(w_j . x0_p) for the P probe inputs: shape (P,)."""
+    """f_mu(x0_p) = sum_j omega_j a_j sigma(w_j . x0_p) for the P probe inputs: shape (P,)."""
     return {"f": args.problem.sigma(state.x0 @ state.params.w.T)
             @ (state.weights * state.params.a)}
 
 
 def _outputs(weights, reference, x0, problem, dt, n_steps, every):
-    """f(x0_p, t) at the record times, shape (R + 1, P), as a function of the weights m; with the
+    """f(x0_p, t) at the record times, shape (R + 1, P), as a function of the weights omega; with the
     run again as auxiliary output (for ``jax.jacrev(..., has_aux=True)``)."""
     run = simulate(_weighted_step, _probe, _Weighted(reference, weights, x0), StepArgs(problem, dt),
                    n_steps=n_steps, every=every, time_per_step=dt)
@@ -78,9 +78,9 @@ def _influence(reference, x0, problem, dt, n_steps, every):
 
 def influence_function(reference: Params, problem: Problem, x0, *, dt: float, t_end: float,
                        every: int | None = None, n_records: int | None = None) -> Run:
-    """The influence function Phi_t(theta_j; x0) = d f(x0, t) / d m_j of the gradient flow.
+    """The influence function Phi_t(theta_j; x0) = d f(x0, t) / d omega_j of the gradient flow.
 
-    The reference particles theta_j, i.i.d. from mu_0, carry weights m_j = 1/N_ref; the flow
+    The reference particles theta_j, i.i.d. from mu_0, carry weights omega_j = 1/N_ref; the flow
     (explicit Euler, step ``dt``) moves every particle in the velocity field of the weighted
     measure (:func:`mfutils.velocity_field` with ``weights``), and the outputs f(x0_p, t) are
     differentiated with respect to the weights by ``jax.jacrev`` through the scan (one backward

@@ -4,7 +4,7 @@ particle velocity and the mean-field velocity field.
 All expectations over x ~ N(0, I_d) are closed-form kernel sums (see :mod:`mfutils.activations`),
 so these functions cost O(N^2 d) and are differentiated exactly by JAX. A measure is the empirical
 measure of a :class:`~mfutils.Params` (weights 1/N), or with ``weights`` m the weighted measure
-sum_j m_j delta_{theta_j}, whose weights need not sum to one (chapter 4 differentiates in them).
+sum_j omega_j delta_{theta_j}, whose weights need not sum to one (chapter 4 differentiates in them).
 """
 from __future__ import annotations
 
@@ -86,7 +86,7 @@ def first_variation(theta: Params, params: Params, problem: Problem, weights=Non
     Args:
       theta: the points where V is evaluated, a (M,), w (M, d).
       params: the particles theta_j of mu (a (N,), w (N, d)).
-      weights: m (N,) or a scalar for mu = sum_j m_j delta_{theta_j}; default 1/N, the empirical
+      weights: omega (N,) or a scalar for mu = sum_j omega_j delta_{theta_j}; default 1/N, the empirical
         measure, for which ``grad V_{mu^N}(theta_i) = N grad_{theta_i} R``.
     Returns:
       an (M,) array.

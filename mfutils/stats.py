@@ -104,6 +104,15 @@ class Estimate(NamedTuple):
     se: float
 
 
+def _samples(name: str, samples, minimum: int, level: float) -> np.ndarray:
+    """A 1-D float array of at least ``minimum`` finite samples, and a valid confidence level."""
+    s = np.asarray(samples, float)
+    if s.ndim != 1 or len(s) < minimum or not np.all(np.isfinite(s)):
+        raise ValueError(f"{name} needs a 1-D array of at least {minimum} finite samples")
+    _checks.level(level)
+    return s
+
+
 def mean_interval(samples, level: float = 0.95) -> Estimate:
     """Sample mean of i.i.d. samples, with the Student-t interval mean +- t_{(1+level)/2, n-1} s/sqrt(n)
     and the standard error s / sqrt(n) (s the unbiased standard deviation).
@@ -113,10 +122,7 @@ def mean_interval(samples, level: float = 0.95) -> Estimate:
       >>> bool(est.ci[0] < 1 < est.ci[1]), round(est.se, 3)
       (True, 0.032)
     """
-    s = np.asarray(samples, float)
-    if s.ndim != 1 or len(s) < 2 or not np.all(np.isfinite(s)):
-        raise ValueError("mean_interval needs a 1-D array of at least 2 finite samples")
-    _checks.level(level)
+    s = _samples("mean_interval", samples, 2, level)
     n, mean = len(s), float(np.mean(s))
     se = float(np.std(s, ddof=1) / np.sqrt(n))
     half = float(stats.t.ppf((1 + level) / 2, n - 1)) * se
@@ -132,10 +138,7 @@ def variance_interval(samples, level: float = 0.95) -> Estimate:
       >>> bool(est.ci[0] < 4 < est.ci[1]), round(est.se, 2)
       (True, 0.09)
     """
-    s = np.asarray(samples, float)
-    if s.ndim != 1 or len(s) < 3 or not np.all(np.isfinite(s)):
-        raise ValueError("variance_interval needs a 1-D array of at least 3 finite samples")
-    _checks.level(level)
+    s = _samples("variance_interval", samples, 3, level)
     n, var = len(s), float(np.var(s, ddof=1))
     lo_q, hi_q = stats.chi2.interval(level, n - 1)
     return Estimate(var, (float((n - 1) * var / hi_q), float((n - 1) * var / lo_q)),

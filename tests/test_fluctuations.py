@@ -54,7 +54,7 @@ def test_seed_batched_references_give_each_reference_its_own_influence():
     ref = mf.init_params(jax.random.key(1), 512, 5, seeds=8)
     batched = mf.influence_function(ref, problem, x0, dt=0.1, t_end=2.0, every=5)
     for k in (0, 7):
-        one = mf.influence_function(jax.tree.map(lambda x: x[k], ref), problem, x0, dt=0.1,
+        one = mf.influence_function(jax.tree.map(lambda x, k=k: x[k], ref), problem, x0, dt=0.1,
                                     t_end=2.0, every=5)
         np.testing.assert_allclose(batched.records["influence"][k], one.records["influence"],
                                    rtol=1e-4, atol=1e-5)
