@@ -71,7 +71,7 @@ def _influence(reference, x0, problem, dt, n_steps, every):
 
     if reference.a.ndim == 1:
         return one(reference)
-    # one reference at a time: the memory of one, whatever K
+    # one reference at a time: the memory of one, whatever J
     final, times, outputs, values = jax.lax.map(one, reference)
     return final, times[0], outputs, values  # the same record times for every reference
 
@@ -87,9 +87,9 @@ def influence_function(reference: Params, problem: Problem, x0, *, dt: float, t_
     pass per output, each step recomputed under ``jax.checkpoint``).
 
     Args:
-      reference: a (N_ref,), w (N_ref, d), or seed-batched (K, N_ref), (K, N_ref, d): K independent
-        references (cheaper than one of size K N_ref: the cost per step is O(N_ref^2)), computed
-        one after another, so the memory is that of one reference whatever K.
+      reference: a (N_ref,), w (N_ref, d), or seed-batched (J, N_ref), (J, N_ref, d): J independent
+        references (cheaper than one of size J N_ref: the cost per step is O(N_ref^2)), computed
+        one after another, so the memory is that of one reference whatever J.
       x0: probe inputs, shape (P, d).
       dt, t_end, every, n_records: as in :func:`mfutils.particle_flow`.
     Returns:
@@ -131,10 +131,10 @@ def influence_variance(values, level: float = 0.95) -> Estimate:
 
     Args:
       values: ``records["influence"]`` of :func:`influence_function`, (R + 1, P, N_ref) for one
-        reference or (K, R + 1, P, N_ref) for K independent references.
+        reference or (J, R + 1, P, N_ref) for J independent references.
 
-    For K >= 2 references the value is the mean of the K per-reference sample variances and the
-    interval is the t interval (K - 1 degrees of freedom) of that mean, so it includes the
+    For J >= 2 references the value is the mean of the J per-reference sample variances and the
+    interval is the t interval (J - 1 degrees of freedom) of that mean, so it includes the
     randomness of the reference flows themselves; the O(1/N_ref) bias of a finite reference is
     not included. A single reference gives the sample variance with no interval (nan).
 
@@ -148,7 +148,7 @@ def influence_variance(values, level: float = 0.95) -> Estimate:
     _checks.level(level)
     values = np.asarray(values, float)
     if values.ndim not in (3, 4):
-        raise ValueError(f"values must be (R + 1, P, N_ref) or (K, R + 1, P, N_ref), got {values.shape}")
+        raise ValueError(f"values must be (R + 1, P, N_ref) or (J, R + 1, P, N_ref), got {values.shape}")
     if values.ndim == 3:
         var = values.var(axis=-1, ddof=1)
         return Estimate(var, (np.full_like(var, np.nan), np.full_like(var, np.nan)),
