@@ -3,7 +3,7 @@ particle velocity and the mean-field velocity field.
 
 All expectations over x ~ N(0, I_d) are closed-form kernel sums (see :mod:`mfutils.activations`),
 so these functions cost O(N^2 d) and are differentiated exactly by JAX. A measure is the empirical
-measure of a :class:`~mfutils.Params` (weights 1/N), or with ``weights`` m the weighted measure
+measure of a :class:`~mfutils.Params` (weights 1/N), or with ``weights`` omega the weighted measure
 sum_j omega_j delta_{theta_j}, whose weights need not sum to one (chapter 4 differentiates in them).
 """
 from __future__ import annotations

@@ -170,6 +170,7 @@ def wasserstein1(samples, reference, rows_per_block: int = 256):
                          f"got {x.shape} and {r.shape}")
     if not (np.all(np.isfinite(x)) and np.all(np.isfinite(r))):
         raise ValueError("wasserstein1 needs finite samples and reference")
+    rows_per_block = _checks.count("rows_per_block", rows_per_block)
     n, m = x.shape[-1], r.size
     cuts = np.union1d(np.arange(n + 1) / n, np.arange(m + 1) / m)
     width, mid = np.diff(cuts), 0.5 * (cuts[:-1] + cuts[1:])

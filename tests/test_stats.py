@@ -82,6 +82,7 @@ def test_wasserstein1_is_scipys_distance(rng, n, m):
     (lambda: mf.wasserstein1([[[1.0]]], [1.0]), "samples"),
     (lambda: mf.wasserstein1([1.0], []), "reference"),
     (lambda: mf.wasserstein1([1.0, np.nan], [1.0]), "finite"),
+    (lambda: mf.wasserstein1([[1.0]], [1.0], rows_per_block=0), "rows_per_block"),
 ])
 def test_bad_input_gives_clear_errors(call, match):
     with pytest.raises(ValueError, match=match):
