@@ -12,6 +12,7 @@ from functools import partial
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from . import _checks
 from .network import Params, Problem, Scaling, output_scale, time_scale
@@ -102,12 +103,63 @@ def first_variation(theta: Params, params: Params, problem: Problem, weights=Non
     return _first_variation(theta, params, problem, weights)
 
 
-@partial(jax.jit, static_argnames="scaling")
-def velocity(params: Params, problem: Problem, scaling: Scaling = "mean-field") -> Params:
+def _rows_per_block(n: int) -> int:
+    """Rows of a velocity block against n particles: about 2^21 pairs per block (a few (rows, n)
+    temporaries of 8 MB in float32 stay in cache; measured fastest on CPU, benchmarks/velocity.py),
+    a power of two between 16 and 512."""
+    return int(min(512, max(16, 2 ** int(np.log2(max(1, 2**21 // n))))))
+
+
+def _rows(rows):
+    return None if rows is None else _checks.count("rows", rows)
+
+
+def _field(theta: Params, params: Params, problem: Problem, weights, rows: int | None):
+    """-grad V_mu at the points theta (M rows), mu = sum_j omega_j delta_{theta_j}, in row blocks.
+
+    ``rows`` rows of theta at a time (default :func:`_rows_per_block`), so the memory is
+    O(rows N) whatever M; theta is padded to whole blocks by repeating its last row.
+    """
+    b, u = problem.teacher
+    sig = problem.sigma
+    c = params.a * weights
+
+    def block(tw):
+        k, g = sig.kernel_sums(tw, params.w, c)
+        k_star, g_star = sig.kernel_sums(tw, u, b, problem.sigma_star)
+        return k - k_star, g - g_star
+
+    m = theta.a.shape[-1]
+    rows = _rows_per_block(params.a.shape[-1]) if rows is None else rows
+    if m <= rows:
+        residual, grad = block(theta.w)
+    else:
+        pad = -m % rows
+        tw = jnp.concatenate([theta.w, jnp.broadcast_to(theta.w[-1:], (pad, theta.w.shape[-1]))])
+        residual, grad = jax.lax.map(block, tw.reshape(-1, rows, tw.shape[-1]))
+        residual, grad = residual.reshape(-1)[:m], grad.reshape(-1, tw.shape[-1])[:m]
+    return Params(-residual, -theta.a[:, None] * grad)
+
+
+@partial(jax.jit, static_argnames=("scaling", "rows"))
+def _velocity(params: Params, problem: Problem, scaling: Scaling, rows: int | None) -> Params:
+    n = params.a.shape[-1]
+    # -ts grad R = ts s (-grad V) in the measure of weights s: s^2 K a - s K* b = s (K (s a) - K* b)
+    scale = time_scale(n, scaling) * output_scale(n, scaling)
+    v = _field(params, params, problem, jnp.asarray(output_scale(n, scaling), params.a.dtype), rows)
+    return jax.tree.map(lambda x: scale * x, v)
+
+
+def velocity(params: Params, problem: Problem, scaling: Scaling = "mean-field", *,
+             rows: int | None = None) -> Params:
     """The particle velocity -time_scale(N) grad_{theta_i} R, as Params of the same shapes.
 
     Mean-field scaling: -N grad_{theta_i} R = -grad V_{mu^N}(theta_i), the particle gradient flow.
     NTK scaling: -grad_{theta_i} R, plain gradient flow on the 1/sqrt(N) network.
+
+    The gradient of the kernel sums is analytic (:meth:`Activation.kernel_sums`) and rows are
+    processed ``rows`` at a time (default: about 2^21 pairs per block), so no (N, N) array is
+    stored: a step costs O(N^2 d) time and O(rows N) memory. Differentiable, as a JAX function.
 
     Example:
       >>> import jax, mfutils as mf
@@ -116,22 +168,23 @@ def velocity(params: Params, problem: Problem, scaling: Scaling = "mean-field") 
       >>> v.a.shape, v.w.shape
       ((8,), (8, 5))
     """
-    c = -time_scale(params.a.shape[-1], scaling)
-    return jax.tree.map(lambda g: c * g, jax.grad(_risk)(params, problem, scaling))
+    return _velocity(params, problem, scaling, _rows(rows))
 
 
-@jax.jit
-def _velocity_field(theta: Params, params: Params, problem: Problem, weights):
-    return jax.tree.map(jnp.negative, jax.grad(
-        lambda th: _first_variation(th, params, problem, weights).sum())(theta))
+@partial(jax.jit, static_argnames="rows")
+def _velocity_field(theta: Params, params: Params, problem: Problem, weights, rows):
+    weights = 1.0 / params.a.shape[-1] if weights is None else weights
+    return _field(theta, params, problem, jnp.asarray(weights, params.a.dtype), rows)
 
 
-def velocity_field(theta: Params, params: Params, problem: Problem, weights=None) -> Params:
+def velocity_field(theta: Params, params: Params, problem: Problem, weights=None, *,
+                   rows: int | None = None) -> Params:
     """The mean-field velocity field v_mu(theta) = -grad V_mu(theta) at arbitrary points theta
     (a (M,), w (M, d)), mu the measure of ``params`` (weights as in :func:`first_variation`).
 
     At the particles themselves, with the default weights, it is :func:`velocity`; with other
     weights every particle moves in the field of the weighted measure, whatever its own weight.
+    Computed in blocks of ``rows`` points, as :func:`velocity`.
 
     Example:
       >>> import jax, numpy as np, mfutils as mf
@@ -142,4 +195,4 @@ def velocity_field(theta: Params, params: Params, problem: Problem, weights=None
       True
     """
     _on_sphere(problem, params, theta)
-    return _velocity_field(theta, params, problem, weights)
+    return _velocity_field(theta, params, problem, weights, _rows(rows))

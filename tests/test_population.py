@@ -112,7 +112,66 @@ def test_relu_and_hermite_problems_have_exact_risks(rng, x64):
     assert_mc(mf.population_risk(params, relu), 0.5 * (f - np.maximum(x @ u.T, 0)[:, 0]) ** 2)
 
 
+def _problems(rng, dtype):
+    """erf, ReLU and a Hermite pair on the sphere, with particles of 37 rows (not a whole number
+    of blocks) in dimension 4."""
+    u = unit(rng.standard_normal((2, 4)))
+    a = arr(rng.standard_normal(37), dtype)
+    w = rng.standard_normal((37, 4)) / 2
+    teacher = mf.Params(arr([1.0, -0.5], dtype), arr(u, dtype))
+    return [(mf.Problem(teacher, mf.erf, mf.erf), mf.Params(a, arr(w, dtype))),
+            (mf.Problem(teacher, mf.relu, mf.relu), mf.Params(a, arr(w, dtype))),
+            (mf.Problem(teacher, mf.hermite_series([0, 0.5, 1, 0.3]), mf.hermite(3)),
+             mf.Params(a, arr(unit(w), dtype)))]
+
+
+def test_tiled_velocity_is_the_gradient_of_the_risk(rng, x64):
+    """The analytic, row-blocked velocity is -time_scale grad R by autodiff of the full N x N
+    kernel sums (the definition), for erf, ReLU and Hermite units, both scalings, any block size
+    (37 rows in blocks of 8 pads the last), to rounding."""
+    tol = 2e-5 if x64 == jnp.float32 else 1e-12
+    for problem, params in _problems(rng, x64):
+        for scaling in ("mean-field", "ntk"):
+            grad = jax.grad(_risk)(params, problem, scaling)
+            exact = jax.tree.map(lambda g, s=scaling: -mf.time_scale(37, s) * g, grad)
+            for rows in (None, 8, 64):
+                v = mf.velocity(params, problem, scaling, rows=rows)
+                for got, want in zip(v, exact):
+                    assert got.dtype == x64
+                    np.testing.assert_allclose(got, want, rtol=tol, atol=tol * np.abs(want).max())
+
+
+def test_velocity_field_and_its_jacobian_are_those_of_the_first_variation(rng, x64):
+    """At other points and weights, v_mu = -grad V_mu by autodiff of the first variation, and the
+    JAX derivative of the analytic field (the local Hessian of chapter 3) is -Hess V_mu."""
+    tol = 2e-5 if x64 == jnp.float32 else 1e-11
+    weights = arr(rng.uniform(0.0, 0.1, 37), x64)
+    for problem, params in _problems(rng, x64)[::2]:      # erf and Hermite: smooth kernels
+        theta = mf.Params(params.a[:5] + 0.3, params.w[:5])
+
+        def potential(th, problem=problem, params=params):
+            return mf.first_variation(th, params, problem, weights).sum()
+
+        exact = jax.tree.map(jnp.negative, jax.grad(potential)(theta))
+        for rows in (None, 2):
+            got = mf.velocity_field(theta, params, problem, weights, rows=rows)
+            for g, e in zip(got, exact):
+                np.testing.assert_allclose(g, e, rtol=tol, atol=tol * np.abs(e).max())
+        if problem.sigma == mf.erf:
+            hess = jax.hessian(lambda z: potential(mf.Params(z[:1], z[None, 1:])))
+            flat = jnp.concatenate([theta.a[:, None], theta.w], axis=1)
+            jac = mf.velocity_jacobian(theta, params._replace(a=params.a * 37 * weights), problem)
+            for i in range(5):
+                np.testing.assert_allclose(jac[i], -hess(flat[i]), rtol=20 * tol,
+                                           atol=20 * tol * np.abs(jac[i]).max())
+
+
 @pytest.mark.parametrize("call, match", [
+    (lambda: mf.velocity(mf.init_params(jax.random.key(0), 4, 5), mf.erf_testbed(d=5), rows=0),
+     "rows must be an integer >= 1"),
+    (lambda: mf.erf.kernel_sums(jnp.ones((2, 3)), jnp.ones((4, 3)), jnp.ones(3)), "c \\(m,\\)"),
+    (lambda: mf.tanh.kernel_sums(jnp.ones((2, 3)), jnp.ones((4, 3)), jnp.ones(4)),
+     "no closed-form"),
     (lambda: mf.init_params(jax.random.key(0), 0, 5), "N must be an integer >= 1"),
     (lambda: mf.init_params(jax.random.key(0), 4, 5, a_std=-1.0), "a_std"),
     (lambda: mf.init_params(jax.random.key(0), 4, 5, seeds=0), "seeds"),

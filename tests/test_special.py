@@ -67,10 +67,10 @@ def test_kernels_and_velocity_agree_with_xla_arcsine(act, monkeypatch, x64):
     teacher = mf.erf_testbed(d=5).teacher
     problem = mf.Problem(jax.tree.map(lambda t: t.astype(x64), teacher), act, act)
     params = mf.init_params(jax.random.key(2), 32, 5, dtype=x64)
-    fast_v = mf.population.velocity.__wrapped__(params, problem)
+    fast_v = mf.population._velocity.__wrapped__(params, problem, "mean-field", None)
     monkeypatch.setattr("mfutils.activations.arcsin", jnp.arcsin)
     slow = act.kernel(u, v)
-    slow_v = mf.population.velocity.__wrapped__(params, problem)
+    slow_v = mf.population._velocity.__wrapped__(params, problem, "mean-field", None)
     tol = 2e-6 if x64 == jnp.float32 else 1e-14
     np.testing.assert_allclose(fast, slow, atol=tol)
     for f, s in zip(jax.tree.leaves(fast_v), jax.tree.leaves(slow_v)):
