@@ -109,7 +109,8 @@ def _sq_distance(state, args):
 
 def synchronous_coupling(params: Params, reference: Params, problem: Problem, *, dt: float,
                          t_end: float, every: int | None = None, n_records: int | None = None,
-                         observe: Callable[[Coupled], Any] | None = None) -> Run:
+                         observe: Callable[[Coupled], Any] | None = None,
+                         shard_seeds: bool = True) -> Run:
     """Sznitman's synchronous coupling, by explicit Euler.
 
     theta_i(t): the N interacting particles (the particle gradient flow from ``params``);
@@ -124,6 +125,7 @@ def synchronous_coupling(params: Params, reference: Params, problem: Problem, *,
       dt, t_end, every, n_records: as in :func:`mfutils.particle_flow`.
       observe: ``Coupled -> dict``, recorded at t = 0 and every ``every`` steps. The default
         records ``{"sq_distance": mean_i |theta_i - theta_bar_i|^2}``.
+      shard_seeds: as in :func:`mfutils.particle_flow`.
     Returns:
       a :class:`~mfutils.Run` whose ``final`` is a :class:`Coupled`.
 
@@ -143,7 +145,7 @@ def synchronous_coupling(params: Params, reference: Params, problem: Problem, *,
     return simulate(_coupled_step, _sq_distance if observe is None else observer(observe),
                     Coupled(params, params, reference),
                     StepArgs(problem, jnp.asarray(dt, params.a.dtype)), n_steps=n_steps,
-                    every=every, time_per_step=dt, seeds=seeds)
+                    every=every, time_per_step=dt, seeds=seeds, shard_seeds=shard_seeds)
 
 
 def squared_distance(state: Coupled):

@@ -15,7 +15,7 @@ import jax.numpy as jnp
 from . import _checks
 from .loop import Run, observer, simulate
 from .network import Params, Problem, Scaling, network, target, time_scale
-from .population import population_risk, velocity
+from .population import _check_split, _velocity, population_risk
 
 __all__ = ["particle_flow", "online_sgd", "ss_sgd"]
 
@@ -29,10 +29,10 @@ class StepArgs(NamedTuple):
 
 
 @functools.cache
-def _flow_step(scaling):
+def _flow_step(scaling, split_rows=False):
     def step(params, k, xi, args):
         """Explicit Euler: theta_i <- theta_i + dt v_i, v_i = -grad V_{mu^N}(theta_i) (mean-field)."""
-        v = velocity(params, args.problem, scaling)
+        v = _velocity(params, args.problem, scaling, None, split_rows)
         return jax.tree.map(lambda p, v: p + args.dt * v, params, v)
     return step
 
@@ -61,19 +61,20 @@ def _risk(scaling):
 
 
 def _run(params, problem, key, *, lr, time_per_step, t_end, every, n_records, step, noise,
-         scaling, observe):
+         scaling, observe, shard_seeds):
     _checks.scaling(scaling)
     seeds = _checks.problem_seeds(params, problem)
     n_steps, every = _checks.schedule(t_end, time_per_step, every, n_records)
     return simulate(step(scaling), _risk(scaling) if observe is None else observer(observe),
                     params, StepArgs(problem, jnp.asarray(lr, params.a.dtype)), key,
                     n_steps=n_steps, every=every, time_per_step=time_per_step, seeds=seeds,
-                    noise=noise)
+                    noise=noise, shard_seeds=shard_seeds)
 
 
 def particle_flow(params: Params, problem: Problem, *, dt: float, t_end: float,
                   scaling: Scaling = "mean-field", observe: Callable | None = None,
-                  every: int | None = None, n_records: int | None = None) -> Run:
+                  every: int | None = None, n_records: int | None = None,
+                  shard_seeds: bool = True, split_rows: bool = False) -> Run:
     """The particle gradient flow d theta_i/dt = -time_scale(N) grad_{theta_i} R, by explicit Euler.
 
     In the mean-field scaling this is d theta_i/dt = -grad V_{mu^N_t}(theta_i), on the exact
@@ -86,6 +87,12 @@ def particle_flow(params: Params, problem: Problem, *, dt: float, t_end: float,
       observe: ``params -> dict`` recorded at t = 0 and every ``every`` steps (default:
         ``{"risk": R(mu^N)}``). Pass the same function across calls to reuse the compilation.
       every, n_records: the record interval in steps, or the number of records (default about 200).
+      shard_seeds: split the seeds across several devices where there are (see
+        :func:`mfutils.loop.simulate`); False keeps the run on one.
+      split_rows: for one large network on several devices: each step, each device computes the
+        velocity of its share of the particles after gathering them all (see
+        :func:`mfutils.velocity`); N must be a multiple of the number of devices. The seeds, if
+        any, then stay on one device.
     Returns:
       a :class:`~mfutils.Run` whose ``final`` is the particles at t_end.
 
@@ -102,13 +109,18 @@ def particle_flow(params: Params, problem: Problem, *, dt: float, t_end: float,
       ([0.0, 1.0, 2.0], True)
     """
     dt = _checks.positive("dt", dt)
+    if split_rows:
+        _check_split(params.a.shape[-1])
     return _run(params, problem, None, lr=dt, time_per_step=dt, t_end=t_end, every=every,
-                n_records=n_records, step=_flow_step, noise=None, scaling=scaling, observe=observe)
+                n_records=n_records, step=lambda scaling: _flow_step(scaling, split_rows),
+                noise=None, scaling=scaling, observe=observe,
+                shard_seeds=shard_seeds and not split_rows)
 
 
 def online_sgd(params: Params, problem: Problem, key, *, lr: float, t_end: float,
                scaling: Scaling = "mean-field", observe: Callable | None = None,
-               every: int | None = None, n_records: int | None = None) -> Run:
+               every: int | None = None, n_records: int | None = None,
+               shard_seeds: bool = True) -> Run:
     """Online SGD with a fixed step: one fresh sample (x_k, f*(x_k)) per step,
 
         theta_i <- theta_i - lr * time_scale(N) grad_{theta_i} 1/2 (f_N(x_k) - y_k)^2,
@@ -129,12 +141,12 @@ def online_sgd(params: Params, problem: Problem, key, *, lr: float, t_end: float
     lr = _checks.positive("lr", lr)
     return _run(params, problem, key, lr=lr, time_per_step=lr, t_end=t_end, every=every,
                 n_records=n_records, step=_sgd_step, noise=_sample, scaling=scaling,
-                observe=observe)
+                observe=observe, shard_seeds=shard_seeds)
 
 
 def ss_sgd(params: Params, problem: Problem, key, *, alpha: float, t_end: float,
            observe: Callable | None = None, every: int | None = None,
-           n_records: int | None = None) -> Run:
+           n_records: int | None = None, shard_seeds: bool = True) -> Run:
     """Sirignano-Spiliopoulos online SGD: mean-field scaling, step alpha/N, one sample per step.
 
     Step k is at time t = k/N (the run takes N t_end steps); as N -> infinity the particles
@@ -153,4 +165,4 @@ def ss_sgd(params: Params, problem: Problem, key, *, alpha: float, t_end: float,
     n = _checks.params_shape(params)[1]
     return _run(params, problem, key, lr=alpha / n, time_per_step=1.0 / n, t_end=t_end,
                 every=every, n_records=n_records, step=_sgd_step, noise=_sample,
-                scaling="mean-field", observe=observe)
+                scaling="mean-field", observe=observe, shard_seeds=shard_seeds)

@@ -75,9 +75,20 @@ def _scan(state, args, key, *, step, observe, noise, n_steps, every, batched):
     return jax.vmap(run)(state, key) if batched else run(state, key)
 
 
+def _shard_seeds(tree, seeds: int):
+    """Place the seed axis of every leaf across the devices when there are several and they
+    divide it (the runs are independent, so each device runs its share; results are those of
+    one device). Traced values (a runner inside ``jit`` or ``grad``) are left to the caller."""
+    devices = jax.devices()
+    if len(devices) < 2 or seeds % len(devices) or not _checks.is_concrete(tree):
+        return tree
+    mesh = jax.sharding.Mesh(np.array(devices), ("seeds",))
+    return jax.device_put(tree, jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("seeds")))
+
+
 def simulate(step: Callable, observe: Callable, state, args, key=None, *, n_steps: int,
              every: int, time_per_step: float, seeds: int | None = None,
-             noise: Callable | None = None) -> Run:
+             noise: Callable | None = None, shard_seeds: bool = True) -> Run:
     """Run ``step`` ``n_steps`` times from ``state``, recording ``observe`` every ``every`` steps.
 
     Args:
@@ -91,6 +102,10 @@ def simulate(step: Callable, observe: Callable, state, args, key=None, *, n_step
       noise: ``(key, args) -> pytree``, one step's randomness; None for deterministic steps.
         Seed s of a batched run has the key ``jax.random.split(key, seeds)[s]`` (an unbatched run,
         ``key``), and step k draws ``noise(jax.random.fold_in(seed_key, k), args)``.
+      shard_seeds: with several devices (GPUs, or CPU devices under
+        ``XLA_FLAGS=--xla_force_host_platform_device_count=n``) whose number divides ``seeds``,
+        split the seeds across them (``jax.sharding``); the results are the same. False keeps
+        the run on one device.
 
     Returns:
       a :class:`Run`.
@@ -111,6 +126,8 @@ def simulate(step: Callable, observe: Callable, state, args, key=None, *, n_step
     key = jax.random.key(0) if key is None else key
     if seeds is not None:
         key = jax.random.split(key, seeds)
+        if shard_seeds:
+            state, key = _shard_seeds((state, key), seeds)
     final, records, bad = _scan(state, args, key, step=step, observe=observe, noise=noise,
                                 n_steps=n_steps, every=every, batched=seeds is not None)
     if _checks.is_concrete(bad):

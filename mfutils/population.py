@@ -141,17 +141,34 @@ def _field(theta: Params, params: Params, problem: Problem, weights, rows: int |
     return Params(-residual, -theta.a[:, None] * grad)
 
 
-@partial(jax.jit, static_argnames=("scaling", "rows"))
-def _velocity(params: Params, problem: Problem, scaling: Scaling, rows: int | None) -> Params:
-    n = params.a.shape[-1]
+def _own_velocity(params: Params, everyone: Params, problem: Problem, scaling: Scaling, rows):
+    """-time_scale grad_{theta_i} R for the rows ``params`` of the network ``everyone``."""
+    n = everyone.a.shape[-1]
     # -ts grad R = ts s (-grad V) in the measure of weights s: s^2 K a - s K* b = s (K (s a) - K* b)
     scale = time_scale(n, scaling) * output_scale(n, scaling)
-    v = _field(params, params, problem, jnp.asarray(output_scale(n, scaling), params.a.dtype), rows)
-    return jax.tree.map(lambda x: scale * x, v)
+    s = jnp.asarray(output_scale(n, scaling), params.a.dtype)
+    return jax.tree.map(lambda x: scale * x, _field(params, everyone, problem, s, rows))
+
+
+@partial(jax.jit, static_argnames=("scaling", "rows", "split_rows"))
+def _velocity(params: Params, problem: Problem, scaling: Scaling, rows: int | None,
+              split_rows: bool = False) -> Params:
+    devices = jax.devices()
+    if not split_rows or len(devices) < 2:
+        return _own_velocity(params, params, problem, scaling, rows)
+    # each device: its rows against all particles, gathered from every device (explicitly)
+    mesh = jax.sharding.Mesh(np.array(devices), ("rows",))
+    spec, whole = jax.sharding.PartitionSpec("rows"), jax.sharding.PartitionSpec()
+
+    def local(mine, problem):
+        everyone = jax.lax.all_gather(mine, "rows", tiled=True)
+        return _own_velocity(mine, everyone, problem, scaling, rows)
+
+    return jax.shard_map(local, mesh=mesh, in_specs=(spec, whole), out_specs=spec)(params, problem)
 
 
 def velocity(params: Params, problem: Problem, scaling: Scaling = "mean-field", *,
-             rows: int | None = None) -> Params:
+             rows: int | None = None, split_rows: bool = False) -> Params:
     """The particle velocity -time_scale(N) grad_{theta_i} R, as Params of the same shapes.
 
     Mean-field scaling: -N grad_{theta_i} R = -grad V_{mu^N}(theta_i), the particle gradient flow.
@@ -160,6 +177,9 @@ def velocity(params: Params, problem: Problem, scaling: Scaling = "mean-field", 
     The gradient of the kernel sums is analytic (:meth:`Activation.kernel_sums`) and rows are
     processed ``rows`` at a time (default: about 2^21 pairs per block), so no (N, N) array is
     stored: a step costs O(N^2 d) time and O(rows N) memory. Differentiable, as a JAX function.
+    With ``split_rows=True`` and several devices, each device computes the velocity of N / D
+    rows after an all-gather of the particles (N must be a multiple of the D devices; the result
+    is the same).
 
     Example:
       >>> import jax, mfutils as mf
@@ -168,7 +188,15 @@ def velocity(params: Params, problem: Problem, scaling: Scaling = "mean-field", 
       >>> v.a.shape, v.w.shape
       ((8,), (8, 5))
     """
-    return _velocity(params, problem, scaling, _rows(rows))
+    if split_rows:
+        _check_split(params.a.shape[-1])
+    return _velocity(params, problem, scaling, _rows(rows), split_rows)
+
+
+def _check_split(n: int) -> None:
+    devices = jax.device_count()
+    if n % devices:
+        raise ValueError(f"split_rows needs N a multiple of the {devices} devices, got N = {n}")
 
 
 @partial(jax.jit, static_argnames="rows")

@@ -189,7 +189,7 @@ def _escape(link: Activation, full: bool, width: int):
 
 def sgd_escape(key, link: Activation, d: int, lr: float, n_samples: int, *, seeds: int,
                every: int | None = None, n_records: int | None = None, threshold: float = 0.5,
-               m0: float | None = None, full: bool = False) -> Run:
+               m0: float | None = None, full: bool = False, shard_seeds: bool = True) -> Run:
     """Online SGD of one spherical neuron on the correlation loss, until abs(m) >= threshold.
 
     Per fresh sample x ~ N(0, I_d), y = sigma(theta . x): w <- (w + lr y sigma'(w.x) P_w x) / norm,
@@ -207,6 +207,7 @@ def sgd_escape(key, link: Activation, d: int, lr: float, n_samples: int, *, seed
       n_samples: budget of samples (steps). seeds: independent runs.
       every, n_records: record interval in samples, or number of records (default about 200).
       threshold: the escape level for abs(m). m0: initial overlap (default d^(-1/2), typical at random).
+      shard_seeds: as in :func:`mfutils.particle_flow`.
     Returns:
       a :class:`~mfutils.Run` over sample counts: ``final`` an :class:`Escape` (seed axis first),
       ``records["overlap"]`` (S, R + 1) the overlap at each record.
@@ -239,4 +240,5 @@ def sgd_escape(key, link: Activation, d: int, lr: float, n_samples: int, *, seed
     step, observe, noise = _escape(link, full, d if full else 3)
     args = _Args(*(jnp.asarray(v, dtype) for v in (lr, threshold, d)))
     return simulate(step, observe, Escape(x0, jnp.full((seeds,), -1, jnp.int32)), args, run_key,
-                    n_steps=n_steps, every=every, time_per_step=1.0, seeds=seeds, noise=noise)
+                    n_steps=n_steps, every=every, time_per_step=1.0, seeds=seeds, noise=noise,
+                    shard_seeds=shard_seeds)
