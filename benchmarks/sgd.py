@@ -1,6 +1,11 @@
 """Benchmark: online SGD steps per second (``mf.ss_sgd``, the Sirignano-Spiliopoulos step alpha/N),
-seed-batched, against a peer that draws each step's sample inside the scan (one ``fold_in`` and
-one ``normal`` per step, the way a loop is first written), in the same run.
+seed-batched, against two peers run in the same process on the same loop:
+
+  - "checked every step": the loop as it was, checking the state's finiteness after every step
+    (mfutils checks once per record interval and reruns only a diverged run to name its step);
+  - "draws in the scan": the same, with each step's sample drawn inside the scan by ``fold_in``
+    and ``normal`` (the way such a loop is first written; mfutils draws a record interval's
+    samples at once).
 
 Usage: python benchmarks/sgd.py [--n 1024] [--d 50] [--seeds 16] [--t-end 2] [--repeat 3]
 """
@@ -12,25 +17,29 @@ import numpy as np
 
 import mfutils as mf
 from mfutils.dynamics import StepArgs, _sample, _sgd_step
-from mfutils.loop import simulate
+from mfutils.loop import _scan
 
 
-def _inline_step(params, k, xi, args):
+def _inline_step(state, k, xi, args):
     """The SGD step with its sample drawn inside the scan, keyed by the step."""
-    key = jax.random.fold_in(params[1], k)
-    return _sgd_step("mean-field")(params[0], k, _sample(key, args), args), params[1]
+    params, key = state
+    return _sgd_step("mean-field")(params, k, _sample(jax.random.fold_in(key, k), args), args), key
 
 
 def _no_records(state, args):
     return {}
 
 
-def inline_sgd(params, problem, key, alpha, n_steps, seeds):
-    """ss_sgd's steps with per-step draws inside the scan; no records."""
+def peers(params, problem, key, n_steps, seeds):
+    """The two peers: (checked every step, draws in the scan), as functions of nothing."""
     keys = jax.random.split(key, seeds)
-    lr = np.asarray(alpha / params.a.shape[-1], params.a.dtype)
-    return simulate(_inline_step, _no_records, (params, keys), StepArgs(problem, lr),
-                    n_steps=n_steps, every=n_steps, time_per_step=1.0, seeds=seeds).final[0]
+    args = StepArgs(problem, np.asarray(1.0 / params.a.shape[-1], params.a.dtype))
+    kw = dict(observe=_no_records, n_steps=n_steps, every=n_steps, batched=True, each_step=True)
+    checked = lambda: _scan(params, args, keys, step=_sgd_step("mean-field"),  # noqa: E731
+                            noise=_sample, **kw)[0]
+    inline = lambda: _scan((params, keys), args, keys, step=_inline_step,  # noqa: E731
+                           noise=None, **kw)[0]
+    return checked, inline
 
 
 def median_time(f, repeat):
@@ -55,15 +64,19 @@ def main():
     params = mf.init_params(jax.random.key(0), args.n, args.d, seeds=args.seeds)
     key = jax.random.key(1)
     n_steps = round(args.n * args.t_end)
-    ours = median_time(lambda: mf.ss_sgd(params, problem, key, alpha=1.0, t_end=args.t_end,
-                                         n_records=1).final, args.repeat)
-    peer = median_time(lambda: inline_sgd(params, problem, key, 1.0, n_steps, args.seeds),
-                       args.repeat)
+    checked, inline = peers(params, problem, key, n_steps, args.seeds)
+    times = {
+        "mfutils": median_time(lambda: mf.ss_sgd(params, problem, key, alpha=1.0,
+                                                 t_end=args.t_end, n_records=1).final, args.repeat),
+        "checked every step": median_time(checked, args.repeat),
+        "draws in the scan": median_time(inline, args.repeat),
+    }
     print(f"ss_sgd, N = {args.n}, d = {args.d}, {args.seeds} seeds, {n_steps} steps")
-    print(f"{'':<28} {'us/step':>8} {'steps/s':>8}")
-    for name, t in (("mfutils (block draws)", ours), ("per-step draws in the scan", peer)):
-        print(f"{name:<28} {t / n_steps * 1e6:>8.0f} {n_steps / t:>8.0f}")
-    print(f"speed-up: {peer / ours:.1f}x")
+    print(f"{'':<20} {'us/step':>8} {'steps/s':>8} {'mfutils is':>11}")
+    for name, t in times.items():
+        print(f"{name:<20} {t / n_steps * 1e6:>8.0f} {n_steps / t:>8.0f} "
+              f"{t / times['mfutils']:>10.1f}x")
+    print(f"speed-up: {times['draws in the scan'] / times['mfutils']:.1f}x")
 
 
 if __name__ == "__main__":

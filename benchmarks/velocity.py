@@ -8,10 +8,12 @@ Prints, for each (d, N): nanoseconds per (i, j) pair and GFLOP/s of
 and the ratio of mfutils' GFLOP/s to the machine's float32 matrix product (sgemm, through XLA) and
 of its arcsine to XLA's. The flop count is that of the two matrix products a step needs, 4d per
 pair (the cosines, and the slopes times the weights); elementwise work is not counted.
-Then, one subprocess per N, one step's peak resident memory (Linux VmHWM) and wall time.
+The peers store N x N matrices, so they run only up to ``--peer-max`` particles.
+Then, one subprocess per N, one step's wall time and peak memory: the process's resident set
+(Linux VmHWM) on CPU, the device's peak allocation on an accelerator.
 
 Usage: python benchmarks/velocity.py [--sizes 1024,4096,16384] [--memory 16384,32768,102400]
-       [--dims 5,50] [--repeat 5]
+       [--dims 5,50] [--repeat 5] [--peer-max 16384] [--rows R]
 """
 import argparse
 import os
@@ -74,14 +76,15 @@ def machine_rates(repeat):
     return sgemm, fast, xla
 
 
-def step_times(sizes, dims, repeat):
+def step_times(sizes, dims, repeat, peer_max, rows):
     sgemm, fast, xla = machine_rates(repeat)
     print(f"machine: {jax.devices()[0].device_kind}, {os.cpu_count()} CPUs seen; float32 sgemm "
           f"{sgemm:.1f} GFLOP/s; arcsine {fast:.3f} G/s (mfutils) vs {xla:.3f} G/s (XLA), "
           f"{fast / xla:.1f}x")
     print(f"{'d':>3} {'N':>6} | {'mfutils':>8} {'autodiff':>9} {'numpy':>8} ns/pair | "
           f"{'GFLOP/s':>8} {'of sgemm':>9} | {'speed-up':>8} {'vs numpy':>8}")
-    step = jax.jit(lambda p, pr: jax.tree.map(lambda x, v: x + 0.1 * v, p, mf.velocity(p, pr)))
+    step = jax.jit(lambda p, pr: jax.tree.map(lambda x, v: x + 0.1 * v, p,
+                                              mf.velocity(p, pr, rows=rows)))
     peer = jax.jit(lambda p, pr: jax.tree.map(lambda x, v: x + 0.1 * v, p,
                                               autodiff_velocity(p, pr)))
     for d in dims:
@@ -89,37 +92,43 @@ def step_times(sizes, dims, repeat):
         b, u = (np.asarray(x, np.float32) for x in problem.teacher)
         for n in sizes:
             params = mf.init_params(jax.random.key(0), n, d)
-            ns = {name: median_time(f, params, problem, repeat=repeat) / n**2 * 1e9
-                  for name, f in (("mfutils", step), ("autodiff", peer))}
-            a, w = (np.asarray(x) for x in params)
-            start = time.perf_counter()
-            numpy_step(a, w, b, u, np.float32(0.1))
-            ns["numpy"] = (time.perf_counter() - start) / n**2 * 1e9
+            ns = {"mfutils": median_time(step, params, problem, repeat=repeat) / n**2 * 1e9,
+                  "autodiff": np.nan, "numpy": np.nan}
+            if n <= peer_max:
+                ns["autodiff"] = median_time(peer, params, problem, repeat=repeat) / n**2 * 1e9
+                a, w = (np.asarray(x) for x in params)
+                start = time.perf_counter()
+                numpy_step(a, w, b, u, np.float32(0.1))
+                ns["numpy"] = (time.perf_counter() - start) / n**2 * 1e9
             gflops = 4 * d / ns["mfutils"]
-            print(f"{d:>3} {n:>6} | {ns['mfutils']:>8.2f} {ns['autodiff']:>9.2f} {ns['numpy']:>8.2f}"
+            print(f"{d:>3} {n:>6} | {ns['mfutils']:>8.3f} {ns['autodiff']:>9.3f} {ns['numpy']:>8.2f}"
                   f"         | {gflops:>8.1f} {gflops / sgemm:>8.0%} | "
                   f"{ns['autodiff'] / ns['mfutils']:>7.1f}x {ns['numpy'] / ns['mfutils']:>7.1f}x",
                   flush=True)
 
 
-def one_step(n, d):
+def one_step(n, d, rows):
     """Child process: one compiled step at width n, then print its time and peak memory."""
     params = mf.init_params(jax.random.key(0), n, d)
     problem = mf.erf_testbed(d=d)
-    v = jax.block_until_ready(mf.velocity(params, problem))        # compile, and run once
+    v = jax.block_until_ready(mf.velocity(params, problem, rows=rows))   # compile, run once
     start = time.perf_counter()
-    v = jax.block_until_ready(mf.velocity(params, problem))
+    v = jax.block_until_ready(mf.velocity(params, problem, rows=rows))
     wall = time.perf_counter() - start
     assert all(bool(jnp.isfinite(x).all()) for x in v)
-    peak = int(re.search(r"VmHWM:\s+(\d+) kB", open("/proc/self/status").read())[1]) / 1024
+    if jax.default_backend() == "cpu":
+        peak = int(re.search(r"VmHWM:\s+(\d+) kB", open("/proc/self/status").read())[1]) / 1024
+    else:
+        peak = jax.devices()[0].memory_stats()["peak_bytes_in_use"] / 2**20
     print(f"{wall:.3f} {peak:.0f}")
 
 
-def memory(sizes, dims):
-    print(f"{'d':>3} {'N':>7} | {'one step (s)':>12} {'ns/pair':>8} {'peak memory (MB)':>17}")
+def memory(sizes, dims, rows):
+    where = "resident" if jax.default_backend() == "cpu" else "device"
+    print(f"{'d':>3} {'N':>7} | {'one step (s)':>12} {'ns/pair':>8} {'peak ' + where + ' (MB)':>17}")
     for d in dims:
         for n in sizes:
-            out = subprocess.run([sys.executable, __file__, "--child", str(n), str(d)],
+            out = subprocess.run([sys.executable, __file__, "--child", str(n), str(d), str(rows)],
                                  capture_output=True, text=True, check=True).stdout.split()
             wall, peak = float(out[0]), float(out[1])
             print(f"{d:>3} {n:>7} | {wall:>12.3f} {wall / n**2 * 1e9:>8.2f} {peak:>17.0f}",
@@ -133,12 +142,15 @@ def main():
     parser.add_argument("--memory", type=ints, default=[16384, 32768, 102400])
     parser.add_argument("--dims", type=ints, default=[5, 50])
     parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--child", nargs=2, type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--peer-max", type=int, default=16384)
+    parser.add_argument("--rows", type=int, default=0, help="rows per block (default: mfutils')")
+    parser.add_argument("--child", nargs=3, type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        return one_step(*args.child)
-    step_times(args.sizes, args.dims, args.repeat)
-    memory(args.memory, args.dims)
+        n, d, rows = args.child
+        return one_step(n, d, rows or None)
+    step_times(args.sizes, args.dims, args.repeat, args.peer_max, args.rows or None)
+    memory(args.memory, args.dims, args.rows)
 
 
 if __name__ == "__main__":

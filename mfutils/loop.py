@@ -2,9 +2,10 @@
 
 A runner is a *step* ``state <- step(state, k, xi, args)``, an *observable*
 ``observe(state, args) -> dict`` and one call to :func:`simulate`. The loop scans the steps,
-records the observable at t = 0 and every ``every`` steps, and keeps the index of the first step
-whose state is non-finite, so a diverging run raises :class:`DivergenceError` naming that step
-instead of returning NaNs. ``step``, ``observe`` and ``noise`` are static (pass module-level
+records the observable at t = 0 and every ``every`` steps, and checks once per record interval that
+the state is finite; a run that is not is run again with the check after every step, so it raises
+:class:`DivergenceError` naming the first non-finite step instead of returning NaNs (the check
+costs as much as a cheap step, so only a diverged run pays it per step). ``step``, ``observe`` and ``noise`` are static (pass module-level
 functions, compiled once); everything that varies between calls goes in the traced ``args``.
 
 Keys: a seed-batched run gives seed s the key ``jax.random.split(key, S)[s]`` (an unbatched run
@@ -51,20 +52,29 @@ def _finite(state):
     return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
 
 
-@partial(jax.jit, static_argnames=("step", "observe", "noise", "n_steps", "every", "batched"))
-def _scan(state, args, key, *, step, observe, noise, n_steps, every, batched):
+@partial(jax.jit, static_argnames=("step", "observe", "noise", "n_steps", "every", "batched",
+                                   "each_step"))
+def _scan(state, args, key, *, step, observe, noise, n_steps, every, batched, each_step=False):
+    """The scan over records of the scan over steps. Finiteness is checked once per record
+    interval (``bad``: the first non-finite record, -1 if none), or after every step with
+    ``each_step`` (``bad``: the first non-finite step), which :func:`simulate` reruns to name
+    the step only when a run has diverged: the check costs as much as a cheap step."""
     def run(state, key):
         def inner(carry, k_xi):
             (state, bad), (k, xi) = carry, k_xi
             state = step(state, k, xi, args)
-            return (state, jnp.where((bad < 0) & ~_finite(state), k + 1, bad)), None
+            if each_step:
+                bad = jnp.where((bad < 0) & ~_finite(state), k + 1, bad)
+            return (state, bad), None
 
         def outer(carry, r):
             ks = r * every + jnp.arange(every, dtype=jnp.int32)
             xi = None if noise is None else jax.vmap(
                 lambda k: noise(jax.random.fold_in(key, k), args))(ks)
-            carry, _ = jax.lax.scan(inner, carry, (ks, xi))
-            return carry, observe(carry[0], args)
+            (state, bad), _ = jax.lax.scan(inner, carry, (ks, xi))
+            if not each_step:
+                bad = jnp.where((bad < 0) & ~_finite(state), r + 1, bad)
+            return (state, bad), observe(state, args)
 
         (final, bad), records = jax.lax.scan(
             outer, (state, jnp.int32(-1)), jnp.arange(n_steps // every, dtype=jnp.int32))
@@ -128,11 +138,13 @@ def simulate(step: Callable, observe: Callable, state, args, key=None, *, n_step
         key = jax.random.split(key, seeds)
         if shard_seeds:
             state, key = _shard_seeds((state, key), seeds)
-    final, records, bad = _scan(state, args, key, step=step, observe=observe, noise=noise,
-                                n_steps=n_steps, every=every, batched=seeds is not None)
+    kw = dict(step=step, observe=observe, noise=noise, n_steps=n_steps, every=every,
+              batched=seeds is not None)
+    final, records, bad = _scan(state, args, key, **kw)
     if _checks.is_concrete(bad):
         bad = np.atleast_1d(np.asarray(bad))
-        if (bad >= 0).any():
+        if (bad >= 0).any():   # diverged: run again, checking every step, to name the step
+            bad = np.atleast_1d(np.asarray(_scan(state, args, key, each_step=True, **kw)[2]))
             seed = int(np.argmax(bad >= 0))
             k = int(bad[seed])
             where = f" (seed {seed} of {len(bad)}, {int((bad >= 0).sum())} diverged)" if seeds else ""

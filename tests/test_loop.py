@@ -6,6 +6,7 @@ import pytest
 
 import mfutils as mf
 from mfutils import _checks
+from mfutils.dynamics import StepArgs, _risk, _sample, _sgd_step
 from mfutils.loop import _scan, observer, simulate
 
 
@@ -61,6 +62,21 @@ def test_divergence_names_the_first_non_finite_step(x64):
     with pytest.raises(mf.DivergenceError, match=r"seed 1 of 2, 1 diverged"):
         simulate(lambda x, k, xi, a: x / (x - 1), _value, jnp.array([3.0, 1.0], x64), None,
                  n_steps=2, every=1, time_per_step=1.0, seeds=2)
+
+
+def test_checking_once_per_record_interval_changes_nothing_but_speed():
+    """Online SGD with the finiteness check once per record interval (the default) gives the run
+    of the check after every step, bit for bit: same draws, same states, same records."""
+    problem = mf.erf_testbed(d=5)
+    params = mf.init_params(jax.random.key(0), 32, 5, seeds=3)
+    args = StepArgs(problem, jnp.asarray(0.01, params.a.dtype))
+    keys = jax.random.split(jax.random.key(1), 3)
+    kw = dict(step=_sgd_step("mean-field"), observe=_risk("mean-field"), noise=_sample,
+              n_steps=60, every=20, batched=True)
+    fast, checked = _scan(params, args, keys, **kw), _scan(params, args, keys, each_step=True, **kw)
+    for x, y in zip(jax.tree.leaves(fast[:2]), jax.tree.leaves(checked[:2])):
+        np.testing.assert_array_equal(x, y)
+    assert np.all(np.asarray(fast[2]) == -1) and np.all(np.asarray(checked[2]) == -1)
 
 
 def test_the_same_observe_function_compiles_once():
