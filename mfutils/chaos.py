@@ -6,6 +6,7 @@ K(theta, theta') = -grad_theta[a a' k(w, w')], k and k* the exact Gaussian kerne
 """
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable, NamedTuple
 
 import jax
@@ -16,7 +17,7 @@ from . import _checks
 from .dynamics import StepArgs
 from .loop import Run, observer, simulate
 from .network import Params, Problem
-from .population import velocity, velocity_field
+from .population import _rows_per_block, velocity, velocity_field
 
 __all__ = ["Coupled", "synchronous_coupling", "squared_distance", "velocity_jacobian",
            "interaction", "interaction_jacobian", "gronwall_bound"]
@@ -93,14 +94,18 @@ def interaction_jacobian(theta: Params, theta_p: Params, problem: Problem):
         _flat(theta), _flat(theta_p), problem)
 
 
-def _coupled_step(state, k, xi, args):
-    """One Euler step of the three systems, with the same step size."""
-    inter = velocity(state.interacting, args.problem)                     # -grad V_{mu^N}(theta_i)
-    nonlin = velocity_field(state.nonlinear, state.reference, args.problem)  # -grad V_{mu_ref}
-    ref = velocity(state.reference, args.problem)
-    move = lambda p, v: jax.tree.map(lambda x, y: x + args.dt * y, p, v)  # noqa: E731
-    return Coupled(move(state.interacting, inter), move(state.nonlinear, nonlin),
-                   move(state.reference, ref))
+@functools.cache
+def _coupled_step(rows, rows_ref):
+    def step(state, k, xi, args):
+        """One Euler step of the three systems, with the same step size."""
+        inter = velocity(state.interacting, args.problem, rows=rows)  # -grad V_{mu^N}(theta_i)
+        nonlin = velocity_field(state.nonlinear, state.reference, args.problem,
+                                rows=rows_ref)                       # -grad V_{mu_ref}(theta_bar_i)
+        ref = velocity(state.reference, args.problem, rows=rows_ref)
+        move = lambda p, v: jax.tree.map(lambda x, y: x + args.dt * y, p, v)  # noqa: E731
+        return Coupled(move(state.interacting, inter), move(state.nonlinear, nonlin),
+                       move(state.reference, ref))
+    return step
 
 
 def _sq_distance(state, args):
@@ -142,7 +147,10 @@ def synchronous_coupling(params: Params, reference: Params, problem: Problem, *,
         raise ValueError("params and reference need the same seed axis")
     dt = _checks.positive("dt", dt)
     n_steps, every = _checks.schedule(t_end, dt, every, n_records)
-    return simulate(_coupled_step, _sq_distance if observe is None else observer(observe),
+    # block sizes for the seeds batched together (they share the blocks' cache)
+    rows = _rows_per_block(params.a.shape[-1], seeds or 1)
+    rows_ref = _rows_per_block(reference.a.shape[-1], seeds or 1)
+    return simulate(_coupled_step(rows, rows_ref), _sq_distance if observe is None else observer(observe),
                     Coupled(params, params, reference),
                     StepArgs(problem, jnp.asarray(dt, params.a.dtype)), n_steps=n_steps,
                     every=every, time_per_step=dt, seeds=seeds, shard_seeds=shard_seeds)

@@ -15,7 +15,7 @@ import jax.numpy as jnp
 from . import _checks
 from .loop import Run, observer, simulate
 from .network import Params, Problem, Scaling, network, target, time_scale
-from .population import _check_split, _velocity, population_risk
+from .population import _check_split, _rows_per_block, _velocity, population_risk
 
 __all__ = ["particle_flow", "online_sgd", "ss_sgd"]
 
@@ -29,10 +29,10 @@ class StepArgs(NamedTuple):
 
 
 @functools.cache
-def _flow_step(scaling, split_rows=False):
+def _flow_step(scaling, split_rows=False, rows=None):
     def step(params, k, xi, args):
         """Explicit Euler: theta_i <- theta_i + dt v_i, v_i = -grad V_{mu^N}(theta_i) (mean-field)."""
-        v = _velocity(params, args.problem, scaling, None, split_rows)
+        v = _velocity(params, args.problem, scaling, rows, split_rows)
         return jax.tree.map(lambda p, v: p + args.dt * v, params, v)
     return step
 
@@ -109,10 +109,12 @@ def particle_flow(params: Params, problem: Problem, *, dt: float, t_end: float,
       ([0.0, 1.0, 2.0], True)
     """
     dt = _checks.positive("dt", dt)
+    n, seeds = params.a.shape[-1], _checks.problem_seeds(params, problem)
     if split_rows:
-        _check_split(params.a.shape[-1])
+        _check_split(n)
+    rows = _rows_per_block(n, seeds or 1)   # the seeds share the blocks' cache
     return _run(params, problem, None, lr=dt, time_per_step=dt, t_end=t_end, every=every,
-                n_records=n_records, step=lambda scaling: _flow_step(scaling, split_rows),
+                n_records=n_records, step=lambda scaling: _flow_step(scaling, split_rows, rows),
                 noise=None, scaling=scaling, observe=observe,
                 shard_seeds=shard_seeds and not split_rows)
 

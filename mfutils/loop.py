@@ -5,8 +5,9 @@ A runner is a *step* ``state <- step(state, k, xi, args)``, an *observable*
 records the observable at t = 0 and every ``every`` steps, and checks once per record interval that
 the state is finite; a run that is not is run again with the check after every step, so it raises
 :class:`DivergenceError` naming the first non-finite step instead of returning NaNs (the check
-costs as much as a cheap step, so only a diverged run pays it per step). ``step``, ``observe`` and ``noise`` are static (pass module-level
-functions, compiled once); everything that varies between calls goes in the traced ``args``.
+costs as much as a cheap step, so only a diverged run pays it per step). ``step``, ``observe``
+and ``noise`` are static (pass module-level functions, compiled once); everything that varies
+between calls goes in the traced ``args``.
 
 Keys: a seed-batched run gives seed s the key ``jax.random.split(key, S)[s]`` (an unbatched run
 uses ``key`` itself); step k draws its randomness ``xi = noise(jax.random.fold_in(seed_key, k),

@@ -103,11 +103,11 @@ def first_variation(theta: Params, params: Params, problem: Problem, weights=Non
     return _first_variation(theta, params, problem, weights)
 
 
-def _rows_per_block(n: int) -> int:
-    """Rows of a velocity block against n particles: about 2^21 pairs per block (a few (rows, n)
-    temporaries of 8 MB in float32 stay in cache; measured fastest on CPU, benchmarks/velocity.py),
-    a power of two between 16 and 512."""
-    return int(min(512, max(16, 2 ** int(np.log2(max(1, 2**21 // n))))))
+def _rows_per_block(n: int, seeds: int = 1) -> int:
+    """Rows of a velocity block against n particles, for ``seeds`` networks batched together:
+    about 2^21 pairs per block in all, so the few (seeds, rows, n) temporaries stay in cache
+    (measured fastest on CPU, benchmarks/velocity.py); a power of two between 8 and 512."""
+    return int(min(512, max(8, 2 ** int(np.log2(max(1, 2**21 // (n * seeds)))))))
 
 
 def _rows(rows):
@@ -174,7 +174,7 @@ def velocity(params: Params, problem: Problem, scaling: Scaling = "mean-field", 
     Mean-field scaling: -N grad_{theta_i} R = -grad V_{mu^N}(theta_i), the particle gradient flow.
     NTK scaling: -grad_{theta_i} R, plain gradient flow on the 1/sqrt(N) network.
 
-    The gradient of the kernel sums is analytic (:meth:`Activation.kernel_sums`) and rows are
+    The gradient of the kernel sums is analytic (:meth:`~mfutils.Activation.kernel_sums`) and rows are
     processed ``rows`` at a time (default: about 2^21 pairs per block), so no (N, N) array is
     stored: a step costs O(N^2 d) time and O(rows N) memory. Differentiable, as a JAX function.
     With ``split_rows=True`` and several devices, each device computes the velocity of N / D
