@@ -9,11 +9,14 @@ and the ratio of mfutils' GFLOP/s to the machine's float32 matrix product (sgemm
 of its arcsine to XLA's. The flop count is that of the two matrix products a step needs, 4d per
 pair (the cosines, and the slopes times the weights); elementwise work is not counted.
 The peers store N x N matrices, so they run only up to ``--peer-max`` particles.
+Then seed-batched flows (S networks of N particles, ten Euler steps): ns per pair with the seeds
+batched by ``jax.vmap`` and run one after another (``lax.map``), and which mfutils picks.
 Then, one subprocess per N, one step's wall time and peak memory: the process's resident set
 (Linux VmHWM) on CPU, the device's peak allocation on an accelerator.
 
 Usage: python benchmarks/velocity.py [--sizes 1024,4096,16384] [--memory 16384,32768,102400]
        [--dims 5,50] [--repeat 5] [--peer-max 16384] [--rows R]
+       [--seeds 32x1024,64x1024,128x1024,256x256,1024x16]
 """
 import argparse
 import os
@@ -27,6 +30,9 @@ import jax.numpy as jnp
 import numpy as np
 
 import mfutils as mf
+from mfutils.dynamics import StepArgs, _flow_step
+from mfutils.loop import simulate
+from mfutils.population import _rows_per_block, _seeds_in_turn
 from mfutils.special import arcsin
 
 
@@ -107,6 +113,32 @@ def step_times(sizes, dims, repeat, peer_max, rows):
                   flush=True)
 
 
+def seed_batches(shapes, dims, repeat):
+    """ns per pair of ten flow steps of S networks of N particles, seeds batched or in turn."""
+    print(f"{'d':>3} {'N':>6} {'S':>6} | {'batched':>8} {'in turn':>8} ns/pair | mfutils runs")
+    for d in dims:
+        problem = mf.erf_testbed(d=d)
+        args = StepArgs(problem, jnp.float32(0.1))
+        for n, seeds in shapes:
+            params = mf.init_params(jax.random.key(0), n, d, seeds=seeds)
+            ns = {turn: median_time(_ten_steps, params, args, turn, repeat=repeat)
+                  / (10 * seeds * n**2) * 1e9 for turn in (False, True)}
+            picked = "in turn" if _seeds_in_turn(n, d) else "batched"
+            print(f"{d:>3} {n:>6} {seeds:>6} | {ns[False]:>8.2f} {ns[True]:>8.2f}         | "
+                  f"{picked}", flush=True)
+
+
+def _ten_steps(params, args, turn):
+    n, seeds = params.a.shape[-1], params.a.shape[0]
+    step = _flow_step("mean-field", rows=_rows_per_block(n, 1 if turn else seeds))
+    return simulate(step, _no_records, params, args, n_steps=10, every=10, time_per_step=0.1,
+                    seeds=seeds, seeds_in_turn=turn).final
+
+
+def _no_records(state, args):
+    return {}
+
+
 def one_step(n, d, rows):
     """Child process: one compiled step at width n, then print its time and peak memory."""
     params = mf.init_params(jax.random.key(0), n, d)
@@ -144,12 +176,16 @@ def main():
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--peer-max", type=int, default=16384)
     parser.add_argument("--rows", type=int, default=0, help="rows per block (default: mfutils')")
+    parser.add_argument("--seeds", default="32x1024,64x1024,128x1024,256x256,1024x16",
+                        type=lambda s: [tuple(map(int, x.split("x"))) for x in s.split(",") if x],
+                        help="N x S of the seed-batched flows")
     parser.add_argument("--child", nargs=3, type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         n, d, rows = args.child
         return one_step(n, d, rows or None)
     step_times(args.sizes, args.dims, args.repeat, args.peer_max, args.rows or None)
+    seed_batches(args.seeds, args.dims, args.repeat)
     memory(args.memory, args.dims, args.rows)
 
 

@@ -17,7 +17,7 @@ from . import _checks
 from .dynamics import StepArgs
 from .loop import Run, observer, simulate
 from .network import Params, Problem
-from .population import _rows_per_block, velocity, velocity_field
+from .population import _rows_per_block, _seeds_in_turn, velocity, velocity_field
 
 __all__ = ["Coupled", "synchronous_coupling", "squared_distance", "velocity_jacobian",
            "interaction", "interaction_jacobian", "gronwall_bound"]
@@ -126,7 +126,7 @@ def synchronous_coupling(params: Params, reference: Params, problem: Problem, *,
 
     Args:
       params: a (N,), w (N, d); reference: a (N_ref,), w (N_ref, d); or both with the same
-        leading seed axis (S independent couplings, batched with vmap).
+        leading seed axis (S independent couplings).
       dt, t_end, every, n_records: as in :func:`mfutils.particle_flow`.
       observe: ``Coupled -> dict``, recorded at t = 0 and every ``every`` steps. The default
         records ``{"sq_distance": mean_i |theta_i - theta_bar_i|^2}``.
@@ -147,13 +147,15 @@ def synchronous_coupling(params: Params, reference: Params, problem: Problem, *,
         raise ValueError("params and reference need the same seed axis")
     dt = _checks.positive("dt", dt)
     n_steps, every = _checks.schedule(t_end, dt, every, n_records)
-    # block sizes for the seeds batched together (they share the blocks' cache)
-    rows = _rows_per_block(params.a.shape[-1], seeds or 1)
-    rows_ref = _rows_per_block(reference.a.shape[-1], seeds or 1)
+    in_turn = _seeds_in_turn(reference.a.shape[-1], problem.d)   # the reference costs most
+    batch = 1 if in_turn else seeds or 1    # seeds batched together share the blocks' cache
+    rows = _rows_per_block(params.a.shape[-1], batch)
+    rows_ref = _rows_per_block(reference.a.shape[-1], batch)
     return simulate(_coupled_step(rows, rows_ref), _sq_distance if observe is None else observer(observe),
                     Coupled(params, params, reference),
                     StepArgs(problem, jnp.asarray(dt, params.a.dtype)), n_steps=n_steps,
-                    every=every, time_per_step=dt, seeds=seeds, shard_seeds=shard_seeds)
+                    every=every, time_per_step=dt, seeds=seeds, shard_seeds=shard_seeds,
+                    seeds_in_turn=in_turn)
 
 
 def squared_distance(state: Coupled):

@@ -2,7 +2,8 @@
 SGD, seed-batched, each a step and an observable on :func:`mfutils.loop.simulate`.
 
 A leading seed axis on the parameters (see :func:`mfutils.init_params`) runs S independent
-networks at once through ``jax.vmap``.
+networks in one call: batched through ``jax.vmap``, or, for flows whose per-seed step is a large
+matrix computation (N^2 d >= 2^15), one seed after another (faster on CPU; the same results).
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import jax.numpy as jnp
 from . import _checks
 from .loop import Run, observer, simulate
 from .network import Params, Problem, Scaling, network, target, time_scale
-from .population import _check_split, _rows_per_block, _velocity, population_risk
+from .population import _check_split, _rows_per_block, _seeds_in_turn, _velocity, population_risk
 
 __all__ = ["particle_flow", "online_sgd", "ss_sgd"]
 
@@ -61,14 +62,14 @@ def _risk(scaling):
 
 
 def _run(params, problem, key, *, lr, time_per_step, t_end, every, n_records, step, noise,
-         scaling, observe, shard_seeds):
+         scaling, observe, shard_seeds, seeds_in_turn=False):
     _checks.scaling(scaling)
     seeds = _checks.problem_seeds(params, problem)
     n_steps, every = _checks.schedule(t_end, time_per_step, every, n_records)
     return simulate(step(scaling), _risk(scaling) if observe is None else observer(observe),
                     params, StepArgs(problem, jnp.asarray(lr, params.a.dtype)), key,
                     n_steps=n_steps, every=every, time_per_step=time_per_step, seeds=seeds,
-                    noise=noise, shard_seeds=shard_seeds)
+                    noise=noise, shard_seeds=shard_seeds, seeds_in_turn=seeds_in_turn)
 
 
 def particle_flow(params: Params, problem: Problem, *, dt: float, t_end: float,
@@ -112,11 +113,12 @@ def particle_flow(params: Params, problem: Problem, *, dt: float, t_end: float,
     n, seeds = params.a.shape[-1], _checks.problem_seeds(params, problem)
     if split_rows:
         _check_split(n)
-    rows = _rows_per_block(n, seeds or 1)   # the seeds share the blocks' cache
+    in_turn = _seeds_in_turn(n, problem.d)
+    rows = _rows_per_block(n, 1 if in_turn else seeds or 1)
     return _run(params, problem, None, lr=dt, time_per_step=dt, t_end=t_end, every=every,
                 n_records=n_records, step=lambda scaling: _flow_step(scaling, split_rows, rows),
                 noise=None, scaling=scaling, observe=observe,
-                shard_seeds=shard_seeds and not split_rows)
+                shard_seeds=shard_seeds and not split_rows, seeds_in_turn=in_turn)
 
 
 def online_sgd(params: Params, problem: Problem, key, *, lr: float, t_end: float,

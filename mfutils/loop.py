@@ -54,12 +54,15 @@ def _finite(state):
 
 
 @partial(jax.jit, static_argnames=("step", "observe", "noise", "n_steps", "every", "batched",
-                                   "each_step"))
-def _scan(state, args, key, *, step, observe, noise, n_steps, every, batched, each_step=False):
+                                   "in_turn", "shards", "each_step"))
+def _scan(state, args, key, *, step, observe, noise, n_steps, every, batched, in_turn=False,
+          shards=1, each_step=False):
     """The scan over records of the scan over steps. Finiteness is checked once per record
     interval (``bad``: the first non-finite record, -1 if none), or after every step with
     ``each_step`` (``bad``: the first non-finite step), which :func:`simulate` reruns to name
-    the step only when a run has diverged: the check costs as much as a cheap step."""
+    the step only when a run has diverged: the check costs as much as a cheap step.
+    Seeds run as one batch (``jax.vmap``) or, ``in_turn``, one after another (``lax.map``; over
+    ``shards`` devices, each device its share)."""
     def run(state, key):
         def inner(carry, k_xi):
             (state, bad), (k, xi) = carry, k_xi
@@ -83,23 +86,38 @@ def _scan(state, args, key, *, step, observe, noise, n_steps, every, batched, ea
                                observe(state, args), records)
         return final, records, bad
 
-    return jax.vmap(run)(state, key) if batched else run(state, key)
+    if not batched:
+        return run(state, key)
+    if not in_turn:
+        return jax.vmap(run)(state, key)
+
+    def each(state, key):
+        return jax.lax.map(lambda s_k: run(*s_k), (state, key))
+    if shards > 1:
+        mesh = jax.sharding.Mesh(np.array(jax.devices()[:shards]), ("seeds",))
+        seeds = jax.sharding.PartitionSpec("seeds")
+        each = jax.shard_map(each, mesh=mesh, in_specs=(seeds, seeds), out_specs=seeds,
+                             check_vma=False)  # every output is per seed
+    return each(state, key)
 
 
 def _shard_seeds(tree, seeds: int):
     """Place the seed axis of every leaf across the devices when there are several and they
     divide it (the runs are independent, so each device runs its share; results are those of
-    one device). Traced values (a runner inside ``jit`` or ``grad``) are left to the caller."""
+    one device). Traced values (a runner inside ``jit`` or ``grad``) are left to the caller.
+    Returns the tree and the number of devices it is split over (1: not split)."""
     devices = jax.devices()
     if len(devices) < 2 or seeds % len(devices) or not _checks.is_concrete(tree):
-        return tree
+        return tree, 1
     mesh = jax.sharding.Mesh(np.array(devices), ("seeds",))
-    return jax.device_put(tree, jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("seeds")))
+    sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("seeds"))
+    return jax.device_put(tree, sharding), len(devices)
 
 
 def simulate(step: Callable, observe: Callable, state, args, key=None, *, n_steps: int,
              every: int, time_per_step: float, seeds: int | None = None,
-             noise: Callable | None = None, shard_seeds: bool = True) -> Run:
+             noise: Callable | None = None, shard_seeds: bool = True,
+             seeds_in_turn: bool = False) -> Run:
     """Run ``step`` ``n_steps`` times from ``state``, recording ``observe`` every ``every`` steps.
 
     Args:
@@ -117,6 +135,10 @@ def simulate(step: Callable, observe: Callable, state, args, key=None, *, n_step
         ``XLA_FLAGS=--xla_force_host_platform_device_count=n``) whose number divides ``seeds``,
         split the seeds across them (``jax.sharding``); the results are the same. False keeps
         the run on one device.
+      seeds_in_turn: run the seeds one after another (``lax.map``) instead of as one batch
+        (``jax.vmap``): faster where one seed's step is already a large matrix computation (on
+        CPU, XLA's batched matrix products run several times slower than one product at a
+        time); the results are the same to rounding.
 
     Returns:
       a :class:`Run`.
@@ -135,12 +157,13 @@ def simulate(step: Callable, observe: Callable, state, args, key=None, *, n_step
     if noise is not None and key is None:
         raise ValueError("a run with noise needs a PRNG key")
     key = jax.random.key(0) if key is None else key
+    shards = 1
     if seeds is not None:
         key = jax.random.split(key, seeds)
         if shard_seeds:
-            state, key = _shard_seeds((state, key), seeds)
+            (state, key), shards = _shard_seeds((state, key), seeds)
     kw = dict(step=step, observe=observe, noise=noise, n_steps=n_steps, every=every,
-              batched=seeds is not None)
+              batched=seeds is not None, in_turn=seeds_in_turn, shards=shards)
     final, records, bad = _scan(state, args, key, **kw)
     if _checks.is_concrete(bad):
         bad = np.atleast_1d(np.asarray(bad))

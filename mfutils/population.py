@@ -110,6 +110,14 @@ def _rows_per_block(n: int, seeds: int = 1) -> int:
     return int(min(512, max(8, 2 ** int(np.log2(max(1, 2**21 // (n * seeds)))))))
 
 
+def _seeds_in_turn(n: int, d: int) -> bool:
+    """Whether seed-batched flows of n particles in R^d run their seeds one after another: from
+    about n^2 d = 2^15 one seed's velocity is a large enough matrix computation that XLA's
+    batched products (on CPU, several times slower than one product at a time) lose to a loop
+    over seeds (2-4x at n = 128-1024, benchmarks/velocity.py --seeds)."""
+    return n * n * d >= 2**15
+
+
 def _rows(rows):
     return None if rows is None else _checks.count("rows", rows)
 

@@ -18,12 +18,15 @@ def run(*args):
 
 def test_velocity_benchmark_prints_its_rates_and_memory():
     out = run("benchmarks/velocity.py", "--sizes", "256", "--memory", "512", "--dims", "5",
-              "--repeat", "1")
+              "--repeat", "1", "--seeds", "16x4")
     assert re.search(r"sgemm [\d.]+ GFLOP/s; arcsine [\d.]+ G/s", out)
     step = [line.split() for line in out.splitlines() if re.match(r"\s*5\s+256\s", line)]
     memory = [line.split() for line in out.splitlines() if re.match(r"\s*5\s+512\s", line)]
     assert len(step) == 1 and all(float(x) > 0 for x in step[0][3:6]), out
     assert len(memory) == 1 and float(memory[0][-1]) > 100, out
+    seeds = [line.split() for line in out.splitlines() if re.match(r"\s*5\s+16\s+4\s", line)]
+    assert len(seeds) == 1 and all(float(x) > 0 for x in seeds[0][4:6]), out
+    assert seeds[0][-1] == "batched", out   # 16^2 5 < 2^15
 
 
 def test_sgd_benchmark_compares_with_its_peer():

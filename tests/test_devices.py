@@ -32,6 +32,9 @@ SCRIPT = textwrap.dedent("""
     runs = {
         "particle_flow": lambda **kw: mf.particle_flow(params, problem, dt=0.1, t_end=1.0,
                                                         every=5, **kw),
+        "particle_flow_in_turn": lambda **kw: mf.particle_flow(  # N^2 d >= 2^15: seeds in turn
+            mf.init_params(jax.random.key(4), 128, 5, seeds=4), problem, dt=0.1, t_end=1.0,
+            every=5, **kw),
         "online_sgd": lambda **kw: mf.online_sgd(params, problem, key, lr=0.01, t_end=0.5,
                                                   every=10, **kw),
         "ss_sgd": lambda **kw: mf.ss_sgd(params, problem, key, alpha=1.0, t_end=0.5, every=8,
@@ -76,5 +79,6 @@ def test_two_devices_give_the_results_of_one():
     proc = subprocess.run([sys.executable, "-c", SCRIPT], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert proc.stdout.split() == ["particle_flow", "ok", "online_sgd", "ok", "ss_sgd", "ok",
+    assert proc.stdout.split() == ["particle_flow", "ok", "particle_flow_in_turn", "ok",
+                                   "online_sgd", "ok", "ss_sgd", "ok",
                                    "synchronous_coupling", "ok", "sgd_escape", "ok", "rows", "ok"]

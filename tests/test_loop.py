@@ -6,7 +6,7 @@ import pytest
 
 import mfutils as mf
 from mfutils import _checks
-from mfutils.dynamics import StepArgs, _risk, _sample, _sgd_step
+from mfutils.dynamics import StepArgs, _flow_step, _risk, _sample, _sgd_step
 from mfutils.loop import _scan, observer, simulate
 
 
@@ -52,6 +52,28 @@ def test_seeds_are_split_keys_and_match_separate_runs(x64):
         alone = simulate(_grow, _value, jnp.zeros((), x64), one, keys[s], n_steps=5, every=5,
                          time_per_step=1.0, noise=_noise)
         np.testing.assert_array_equal(batch.final[s], alone.final)
+
+
+def test_seeds_in_turn_give_the_batched_results(x64):
+    """Seeds one after another (lax.map) or batched (vmap): the same draws and the same runs, to
+    the rounding of the matrix products; a divergence names the same seed."""
+    one = jnp.ones((), x64)
+    kw = dict(n_steps=6, every=3, time_per_step=1.0, noise=_noise, seeds=4)
+    batched, in_turn = (simulate(_grow, _value, jnp.zeros((4,), x64), one, jax.random.key(2),
+                                 seeds_in_turn=turn, **kw) for turn in (False, True))
+    np.testing.assert_array_equal(in_turn.final, batched.final)
+    np.testing.assert_array_equal(in_turn.records["x"], batched.records["x"])
+    problem = mf.erf_testbed(d=5)
+    params = mf.init_params(jax.random.key(0), 128, 5, seeds=3, dtype=x64)
+    args = StepArgs(problem, jnp.asarray(0.1, x64))
+    flows = [simulate(_flow_step("mean-field"), _risk("mean-field"), params, args, n_steps=10,
+                      every=5, time_per_step=0.1, seeds=3, seeds_in_turn=turn) for turn in (False, True)]
+    tol = 1e-12 if x64 == jnp.float64 else 2e-6
+    for x, y in zip(jax.tree.leaves(flows[0]), jax.tree.leaves(flows[1])):
+        np.testing.assert_allclose(y, x, rtol=tol, atol=tol)
+    with pytest.raises(mf.DivergenceError, match=r"seed 1 of 2, 1 diverged"):
+        simulate(lambda x, k, xi, a: x / (x - 1), _value, jnp.array([3.0, 1.0], x64), None,
+                 n_steps=2, every=1, time_per_step=1.0, seeds=2, seeds_in_turn=True)
 
 
 def test_divergence_names_the_first_non_finite_step(x64):
