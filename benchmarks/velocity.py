@@ -129,8 +129,8 @@ def seed_batches(shapes, dims, repeat):
 
 
 def _ten_steps(params, args, turn):
-    n, seeds = params.a.shape[-1], params.a.shape[0]
-    step = _flow_step("mean-field", rows=_rows_per_block(n, 1 if turn else seeds))
+    seeds, n, d = params.w.shape
+    step = _flow_step("mean-field", rows=_rows_per_block(n, 1 if turn else seeds, d))
     return simulate(step, _no_records, params, args, n_steps=10, every=10, time_per_step=0.1,
                     seeds=seeds, seeds_in_turn=turn).final
 

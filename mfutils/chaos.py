@@ -149,8 +149,8 @@ def synchronous_coupling(params: Params, reference: Params, problem: Problem, *,
     n_steps, every = _checks.schedule(t_end, dt, every, n_records)
     in_turn = _seeds_in_turn(reference.a.shape[-1], problem.d)   # the reference costs most
     batch = 1 if in_turn else seeds or 1    # seeds batched together share the blocks' cache
-    rows = _rows_per_block(params.a.shape[-1], batch)
-    rows_ref = _rows_per_block(reference.a.shape[-1], batch)
+    rows = _rows_per_block(params.a.shape[-1], batch, problem.d)
+    rows_ref = _rows_per_block(reference.a.shape[-1], batch, problem.d)
     return simulate(_coupled_step(rows, rows_ref), _sq_distance if observe is None else observer(observe),
                     Coupled(params, params, reference),
                     StepArgs(problem, jnp.asarray(dt, params.a.dtype)), n_steps=n_steps,

@@ -114,7 +114,7 @@ def particle_flow(params: Params, problem: Problem, *, dt: float, t_end: float,
     if split_rows:
         _check_split(n)
     in_turn = _seeds_in_turn(n, problem.d)
-    rows = _rows_per_block(n, 1 if in_turn else seeds or 1)
+    rows = _rows_per_block(n, 1 if in_turn else seeds or 1, problem.d)
     return _run(params, problem, None, lr=dt, time_per_step=dt, t_end=t_end, every=every,
                 n_records=n_records, step=lambda scaling: _flow_step(scaling, split_rows, rows),
                 noise=None, scaling=scaling, observe=observe,
