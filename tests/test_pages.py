@@ -59,12 +59,19 @@ def browser(tmp_path_factory):
         b.close()
 
 
+# How long a page may take to load and go quiet: generous, since two shared cores also run the
+# rest of the suite (30 s, Playwright's default, once timed out on a slow hour); a page that never
+# finishes loading still fails.
+LOAD_MS = 120_000
+
+
 class Visit:
     """One page load, with every problem a reader would meet recorded."""
 
     def __init__(self, browser, url: str):
         self.problems: list[str] = []
         self.context = browser.new_context(viewport={"width": 1280, "height": 900})
+        self.context.set_default_timeout(LOAD_MS)
         self.page = page = self.context.new_page()
         origin = url.split("/", 3)[:3]
 
@@ -85,7 +92,7 @@ class Visit:
         page.wait_for_load_state("networkidle")
         if page.locator(".math").count():
             page.wait_for_function("window.MathJax && MathJax.startup && MathJax.startup.promise"
-                                   " && document.querySelector('mjx-container')", timeout=20_000)
+                                   " && document.querySelector('mjx-container')")
             page.evaluate("MathJax.startup.promise")
 
     def close(self):
@@ -329,6 +336,7 @@ def test_no_page_loads_widget_code_and_the_site_is_light(built_book):
 def test_first_load_weight_one_search_box_and_proof_marks(browser, site, path):
     sizes = []
     context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(LOAD_MS)
     page = context.new_page()
     page.on("response", lambda r: sizes.append(int(r.headers.get("content-length", 0))))
     page.goto(f"{site}/{path}", wait_until="networkidle")
@@ -356,6 +364,7 @@ def test_first_load_weight_one_search_box_and_proof_marks(browser, site, path):
 def test_on_a_phone_the_page_does_not_scroll_sideways_and_figures_keep_their_size(browser, site,
                                                                                  path):
     context = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2)
+    context.set_default_timeout(LOAD_MS)
     page = context.new_page()
     page.goto(f"{site}/{path}", wait_until="networkidle")
     assert page.evaluate("document.documentElement.scrollWidth") <= 391
