@@ -9,7 +9,7 @@ from .activations import Activation, erf, hermite, hermite_basis, hermite_series
 from .chaos import (Coupled, gronwall_bound, interaction, interaction_jacobian, squared_distance,
                     synchronous_coupling, velocity_jacobian)
 from .dynamics import online_sgd, particle_flow, ss_sgd
-from .fluctuations import influence_function, influence_variance
+from .fluctuations import influence_function, influence_variance, noise_variance
 from .loop import DivergenceError, Run
 from .network import Params, Problem, Scaling, init_params, network, output_scale, target, time_scale
 from .plotting import COLORS, SEQUENCE, panels, width_axis
@@ -33,7 +33,7 @@ __all__ = [
     "Run", "DivergenceError", "particle_flow", "online_sgd", "ss_sgd",
     "Coupled", "synchronous_coupling", "squared_distance", "velocity_jacobian", "interaction",
     "interaction_jacobian", "gronwall_bound",
-    "influence_function", "influence_variance",
+    "influence_function", "influence_variance", "noise_variance",
     "Fit", "line_fit", "power_law_fit", "Estimate", "mean_interval", "variance_interval", "wasserstein1",
     "hermite_coefficients", "information_exponent", "overlap_drift", "escape_time", "Escape",
     "sgd_escape",
