@@ -144,7 +144,7 @@ CHAPTERS = {
     "chapters/ch03_chaos.html": ({"definition": 2, "proposition": 1, "theorem": 1},
                                  ["fig-coupling-sketch", "fig-coupling", "fig-local-global",
                                   "fig-coupling-n"], "Fig. 3.1"),
-    "chapters/ch04_clt.html": ({"definition": 2, "proposition": 2},
+    "chapters/ch04_clt.html": ({"definition": 2, "proposition": 3, "theorem": 1},
                                ["fig-clt-hist", "fig-clt-variance", "fig-sgd-variance",
                                 "fig-clt-vanish"], "Fig. 4.1"),
     "chapters/ch05_single_index.html": ({"definition": 2, "proposition": 3, "theorem": 1},
