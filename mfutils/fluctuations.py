@@ -34,7 +34,7 @@ from scipy import stats
 
 from . import _checks
 from .dynamics import StepArgs
-from .loop import DivergenceError, Run, simulate
+from .loop import DivergenceError, Run, _record_times, simulate
 from .network import Params, Problem, target
 from .population import velocity_field
 from .stats import Estimate
@@ -210,8 +210,7 @@ def influence_function(reference: Params, problem: Problem, x0, *, dt: float, t_
         records["noise"] = noise
     if not all(np.isfinite(np.asarray(r)).all() for r in records.values()):
         raise DivergenceError("the weighted flow became non-finite: reduce dt")
-    times = jnp.arange(n_steps // every + 1, dtype=reference.a.dtype) * (every * dt)
-    return Run(final, times, records)
+    return Run(final, _record_times(n_steps, every, dt, reference.a.dtype), records)
 
 
 def _over_references(per_reference, level):

@@ -101,6 +101,12 @@ def _scan(state, args, key, *, step, observe, noise, n_steps, every, batched, in
     return each(state, key)
 
 
+def _record_times(n_steps: int, every: int, time_per_step, dtype=None):
+    """The times of the records of a run: t = 0, every * time_per_step, ..., (R + 1 values)."""
+    dtype = jnp.result_type(time_per_step) if dtype is None else dtype
+    return jnp.arange(n_steps // every + 1, dtype=dtype) * (every * time_per_step)
+
+
 def _shard_seeds(tree, seeds: int):
     """Place the seed axis of every leaf across the devices when there are several and they
     divide it (the runs are independent, so each device runs its share; results are those of
@@ -175,9 +181,7 @@ def simulate(step: Callable, observe: Callable, state, args, key=None, *, n_step
             raise DivergenceError(
                 f"the run became non-finite at step {k} of {n_steps}, t = {k * time_per_step:.4g}"
                 f"{where}: reduce the step size")
-    times = jnp.arange(n_steps // every + 1, dtype=jnp.result_type(time_per_step)) \
-        * (every * time_per_step)
-    return Run(final, times, records)
+    return Run(final, _record_times(n_steps, every, time_per_step), records)
 
 
 @functools.cache
