@@ -10,6 +10,7 @@ from .chaos import (Coupled, gronwall_bound, interaction, interaction_jacobian, 
                     synchronous_coupling, velocity_jacobian)
 from .dynamics import online_sgd, particle_flow, ss_sgd
 from .fluctuations import influence_function, influence_variance, noise_variance
+from .langevin import free_energy, langevin_flow
 from .loop import DivergenceError, Run
 from .network import Params, Problem, Scaling, init_params, network, output_scale, target, time_scale
 from .plotting import COLORS, SEQUENCE, panels, width_axis
@@ -20,7 +21,7 @@ from .spherical import (Overlaps, mf_distance, mf_gap_flow, overlap_flow, overla
                         overlap_risk, overlap_velocity, sphere_flow, sphere_init, sphere_problem,
                         sphere_velocity)
 from .stats import (Estimate, Fit, line_fit, mean_interval, power_law_fit, variance_interval,
-                    wasserstein1)
+                    knn_entropy, wasserstein1)
 from .testbed import erf_testbed
 
 __version__ = "0.2.0"
@@ -30,11 +31,12 @@ __all__ = [
     "Params", "Problem", "Scaling", "init_params", "network", "target", "output_scale",
     "time_scale", "erf_testbed",
     "population_risk", "first_variation", "velocity", "velocity_field",
-    "Run", "DivergenceError", "particle_flow", "online_sgd", "ss_sgd",
+    "Run", "DivergenceError", "particle_flow", "online_sgd", "ss_sgd", "langevin_flow", "free_energy",
     "Coupled", "synchronous_coupling", "squared_distance", "velocity_jacobian", "interaction",
     "interaction_jacobian", "gronwall_bound",
     "influence_function", "influence_variance", "noise_variance",
     "Fit", "line_fit", "power_law_fit", "Estimate", "mean_interval", "variance_interval", "wasserstein1",
+    "knn_entropy",
     "hermite_coefficients", "information_exponent", "overlap_drift", "escape_time", "Escape",
     "sgd_escape",
     "sphere_problem", "sphere_init", "sphere_velocity", "sphere_flow", "Overlaps", "overlap_init",
