@@ -152,6 +152,8 @@ CHAPTERS = {
                                          "fig-timescales"], "Fig. 5.2"),
     "chapters/ch06_beyond_log_time.html": ({"proposition": 2, "theorem": 2},
                                            ["fig-beyond", "fig-decay"], "Fig. 6.1"),
+    "chapters/ch07_global.html": ({"proposition": 1, "theorem": 3},
+                                  ["fig-noise", "fig-uniform"], "Fig. 7.1"),
 }
 
 
