@@ -37,6 +37,17 @@ def positive(name: str, value) -> float:
     return x
 
 
+def non_negative(name: str, value) -> float:
+    """A finite number >= 0 (a temperature, a penalty weight)."""
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number >= 0, got {value!r}") from None
+    if not math.isfinite(x) or x < 0:
+        raise ValueError(f"{name} must be finite and >= 0, got {value!r}")
+    return x
+
+
 def count(name: str, value, minimum: int = 1) -> int:
     """An integer >= minimum (a width, a number of steps or seeds)."""
     if isinstance(value, bool) or int(value) != value or value < minimum:

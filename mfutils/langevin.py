@@ -19,6 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import _checks
+from .dynamics import _risk
 from .loop import Run, observer, simulate
 from .network import Params, Problem
 from .population import _rows_per_block, _seeds_in_turn, _velocity, population_risk
@@ -54,20 +55,6 @@ def _langevin_step(rows):
 def _step_key(key, args):
     """A step's randomness is its own key (the step draws the Gaussian kicks of every particle)."""
     return key
-
-
-def _risk(params, args):
-    return {"risk": population_risk(params, args.problem)}
-
-
-def _non_negative(name: str, value) -> float:
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number >= 0, got {value!r}") from None
-    if not np.isfinite(x) or x < 0:
-        raise ValueError(f"{name} must be finite and >= 0, got {value!r}")
-    return x
 
 
 def langevin_flow(params: Params, problem: Problem, key, *, dt: float, t_end: float,
@@ -110,7 +97,8 @@ def langevin_flow(params: Params, problem: Problem, key, *, dt: float, t_end: fl
       (2, 5)
     """
     dt = _checks.positive("dt", dt)
-    tau, lam = _non_negative("temperature", temperature), _non_negative("confinement", confinement)
+    tau = _checks.non_negative("temperature", temperature)
+    lam = _checks.non_negative("confinement", confinement)
     if key is None:
         raise ValueError("langevin_flow needs a PRNG key for the Brownian increments")
     seeds = _checks.problem_seeds(params, problem)
@@ -120,7 +108,8 @@ def langevin_flow(params: Params, problem: Problem, key, *, dt: float, t_end: fl
     rows = _rows_per_block(n, 1 if in_turn else seeds or 1, problem.d)
     dtype = params.a.dtype
     args = LangevinArgs(problem, *(jnp.asarray(x, dtype) for x in (dt, tau, lam)))
-    return simulate(_langevin_step(rows), _risk if observe is None else observer(observe),
+    return simulate(_langevin_step(rows), _risk("mean-field") if observe is None
+                    else observer(observe),
                     params, args, key, n_steps=n_steps, every=every, time_per_step=dt,
                     seeds=seeds, noise=_step_key, shard_seeds=shard_seeds,
                     seeds_in_turn=in_turn)
@@ -148,7 +137,8 @@ def free_energy(params: Params, problem: Problem, *, temperature: float,
       >>> sorted(mf.free_energy(params, problem, temperature=0.1))
       ['confinement', 'entropy', 'free_energy', 'risk']
     """
-    tau, lam = _non_negative("temperature", temperature), _non_negative("confinement", confinement)
+    tau = _checks.non_negative("temperature", temperature)
+    lam = _checks.non_negative("confinement", confinement)
     seeds = _checks.problem_seeds(params, problem)
     points = jnp.concatenate([params.a[..., None], params.w], axis=-1)
     risk = np.asarray(population_risk(params, problem))
