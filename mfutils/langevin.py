@@ -4,7 +4,7 @@ The particles follow the Euler-Maruyama scheme of
 
     d theta_i = -(grad V_{mu^N_t}(theta_i) + lam theta_i) dt + sqrt(2 tau) dB^i_t,
 
-the noisy gradient flow of the free energy F(mu) = R(mu) + (lam/2) int |theta|^2 dmu
+the noisy gradient flow of the free energy F(mu) = R(mu) + (lam/2) int theta . theta dmu
 + tau int mu log mu (Mei-Montanari-Nguyen's noisy SGD in continuous time). At tau = lam = 0 a
 step is exactly one step of :func:`mfutils.particle_flow`. The free energy of the particles is
 estimated with a k-nearest-neighbour entropy (:func:`mfutils.knn_entropy`) in R^{d+1}.
@@ -75,7 +75,7 @@ def langevin_flow(params: Params, problem: Problem, key, *, dt: float, t_end: fl
         results do not depend on ``every``).
       dt: Euler-Maruyama step (> 0); t_end: the horizon, a whole number of steps.
       temperature: tau >= 0 (tau = 0: the gradient flow); confinement: lam >= 0, the weight of
-        the L^2 penalty (lam/2) int |theta|^2 dmu.
+        the L^2 penalty (lam/2) int theta . theta dmu.
       observe, every, n_records, shard_seeds: as in :func:`mfutils.particle_flow`; the default
         record is ``{"risk": R(mu^N)}`` (the risk, not the free energy).
 
@@ -117,7 +117,7 @@ def langevin_flow(params: Params, problem: Problem, key, *, dt: float, t_end: fl
 
 def free_energy(params: Params, problem: Problem, *, temperature: float,
                 confinement: float = 0.0, k: int = 4) -> dict:
-    """The free energy F(mu^N) = R + (lam/2) int |theta|^2 dmu^N + tau int mu log mu of the
+    """The free energy F(mu^N) = R + (lam/2) int theta . theta dmu^N + tau int mu log mu of the
     particles, with the entropy of their law estimated from the particles themselves.
 
     The negative entropy int mu log mu is estimated by :func:`mfutils.knn_entropy` of the N
@@ -127,7 +127,7 @@ def free_energy(params: Params, problem: Problem, *, temperature: float,
     Args:
       params: a (N,), w (N, d), or seed-batched (one value per seed).
     Returns:
-      dict of ``risk``, ``confinement`` ((lam/2) mean |theta_i|^2), ``entropy`` (the estimated
+      dict of ``risk``, ``confinement`` ((lam/2) mean theta_i . theta_i), ``entropy`` (the estimated
       differential entropy H = -int mu log mu) and ``free_energy`` (risk + confinement - tau H).
 
     Example:
