@@ -8,6 +8,8 @@ observable on one time loop (:mod:`mfutils.loop`) and returns a :class:`Run`.
 from .activations import Activation, erf, hermite, hermite_basis, hermite_series, relu, tanh
 from .chaos import (Coupled, gronwall_bound, interaction, interaction_jacobian, squared_distance,
                     synchronous_coupling, velocity_jacobian)
+from .deep import (DeepParams, Sample, deep_flow, deep_network, deep_risk, init_deep,
+                   layer_movement, top_singular_share)
 from .dynamics import online_sgd, particle_flow, ss_sgd
 from .fluctuations import influence_function, influence_variance, noise_variance
 from .langevin import free_energy, langevin_flow
@@ -37,6 +39,8 @@ __all__ = [
     "influence_function", "influence_variance", "noise_variance",
     "Fit", "line_fit", "power_law_fit", "Estimate", "mean_interval", "variance_interval", "wasserstein1",
     "knn_entropy",
+    "DeepParams", "Sample", "init_deep", "deep_network", "deep_risk", "deep_flow", "layer_movement",
+    "top_singular_share",
     "hermite_coefficients", "information_exponent", "overlap_drift", "escape_time", "Escape",
     "sgd_escape",
     "sphere_problem", "sphere_init", "sphere_velocity", "sphere_flow", "Overlaps", "overlap_init",

@@ -154,6 +154,8 @@ CHAPTERS = {
                                            ["fig-beyond", "fig-decay"], "Fig. 6.1"),
     "chapters/ch07_global.html": ({"proposition": 1, "theorem": 3},
                                   ["fig-noise", "fig-uniform"], "Fig. 7.1"),
+    "chapters/ch08_deep.html": ({"proposition": 1, "theorem": 2}, ["fig-deep", "fig-middle"],
+                                 "Fig. 8.1"),
 }
 
 
