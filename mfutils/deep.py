@@ -134,7 +134,15 @@ def _risk(params: DeepParams, x, y, scaling: Scaling):
 
 
 def deep_risk(params: DeepParams, sample: Sample, scaling: Scaling = "mean-field"):
-    """The empirical risk (1/2n) sum_k (f(x_k) - y_k)^2; one value per seed if batched."""
+    """The empirical risk (1/2n) sum_k (f(x_k) - y_k)^2; one value per seed if batched.
+
+    Example:
+      >>> import jax, mfutils as mf
+      >>> x = jax.random.normal(jax.random.key(0), (32, 3))
+      >>> p = mf.init_deep(jax.random.key(1), 8, 4, 3, seeds=2)
+      >>> mf.deep_risk(p, mf.Sample(x, x[:, 0])).shape
+      (2,)
+    """
     seeds, *_ = _shapes(params, _sample(sample)[1])
     risk = functools.partial(_risk, x=sample.x, y=sample.y, scaling=scaling)
     return risk(params) if seeds is None else jax.vmap(risk)(params)

@@ -38,7 +38,7 @@ def test_one_step_is_gradient_descent_with_the_layer_rates(scaling, rates):
                 bump = np.zeros_like(flat)
                 bump[j] = eps
 
-                def risk(delta):
+                def risk(delta, layer=layer, flat=flat):
                     q = list(p)
                     q[layer] = jnp.asarray((flat + delta).reshape(np.shape(p[layer])))
                     return float(mf.deep_risk(mf.DeepParams(*q), data, scaling))
