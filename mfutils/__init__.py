@@ -5,6 +5,7 @@ f_N(x) = (1/N) sum_i a_i sigma(w_i . x), the risk R(mu), the first variation V_m
 particle gradient flow d theta_i/dt = -grad V_{mu^N}(theta_i). Every runner is a step and an
 observable on one time loop (:mod:`mfutils.loop`) and returns a :class:`Run`.
 """
+from . import datasets
 from .activations import Activation, erf, hermite, hermite_basis, hermite_series, relu, tanh
 from .chaos import (Coupled, gronwall_bound, interaction, interaction_jacobian, squared_distance,
                     synchronous_coupling, velocity_jacobian)
@@ -40,7 +41,7 @@ __all__ = [
     "Fit", "line_fit", "power_law_fit", "Estimate", "mean_interval", "variance_interval", "wasserstein1",
     "knn_entropy",
     "DeepParams", "Sample", "init_deep", "deep_network", "deep_risk", "deep_flow", "layer_movement",
-    "top_singular_share",
+    "top_singular_share", "datasets",
     "hermite_coefficients", "information_exponent", "overlap_drift", "escape_time", "Escape",
     "sgd_escape",
     "sphere_problem", "sphere_init", "sphere_velocity", "sphere_flow", "Overlaps", "overlap_init",
