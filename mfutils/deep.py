@@ -124,7 +124,8 @@ def deep_network(params: DeepParams, x, scaling: Scaling = "mean-field"):
       >>> mf.deep_network(p, jax.numpy.ones((5, 3))).shape
       (5,)
     """
-    _shapes(params, np.shape(x)[-1])
+    if _shapes(params, np.shape(x)[-1])[0] is not None:
+        raise ValueError("deep_network takes one network; map it over the seeds with jax.vmap")
     x = jnp.asarray(x)
     return _network(params, x.reshape(-1, x.shape[-1]), scaling).reshape(x.shape[:-1])
 

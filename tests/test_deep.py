@@ -110,6 +110,8 @@ def test_clear_errors():
         mf.deep_flow(p, data, dt=0.1, t_end=1.0, batch=0, key=jax.random.key(0))
     with pytest.raises(ValueError, match="dt"):
         mf.deep_flow(p, data, dt=0.0, t_end=1.0)
+    with pytest.raises(ValueError, match="jax.vmap"):
+        mf.deep_network(mf.init_deep(jax.random.key(0), 6, 4, 3, seeds=2), data.x)
     with pytest.raises(ValueError, match="w_mean"):
         mf.init_deep(jax.random.key(0), 6, 4, 3, w_mean=np.inf)
     with pytest.raises(ValueError, match="2 x 2"):
