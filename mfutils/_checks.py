@@ -105,6 +105,13 @@ def level(value) -> None:
         raise ValueError(f"level must be in (0, 1), got {value}")
 
 
+def finite(what: str, tree) -> None:
+    """Every leaf of ``tree`` is finite (checked only when the values are concrete); the error
+    reads ``f"{what} non-finite values (nan or inf)"``."""
+    if is_concrete(tree) and not all(np.isfinite(np.asarray(x)).all() for x in jax.tree.leaves(tree)):
+        raise ValueError(f"{what} non-finite values (nan or inf)")
+
+
 def params_shape(params, d: int | None = None) -> tuple[int | None, int, int]:
     """Check a (possibly seed-batched) Params pytree; return (seeds or None, N, d).
 
@@ -118,8 +125,7 @@ def params_shape(params, d: int | None = None) -> tuple[int | None, int, int]:
         raise ValueError("the network needs N >= 1 neurons")
     if d is not None and w[-1] != d:
         raise ValueError(f"params have input dimension {w[-1]}, the problem has d = {d}")
-    if is_concrete(params) and not all(np.isfinite(np.asarray(x)).all() for x in params):
-        raise ValueError("params contain non-finite values (nan or inf)")
+    finite("params contain", params)
     return (a[0] if len(a) == 2 else None), a[-1], w[-1]
 
 

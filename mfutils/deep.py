@@ -69,8 +69,7 @@ def _shapes(params: DeepParams, d: int | None = None) -> tuple[int | None, int, 
         raise ValueError("both hidden layers need at least one unit")
     if d is not None and u[-1] != d:
         raise ValueError(f"params have input dimension {u[-1]}, the sample has d = {d}")
-    if _checks.is_concrete(params) and not all(np.isfinite(np.asarray(x)).all() for x in params):
-        raise ValueError("params contain non-finite values (nan or inf)")
+    _checks.finite("params contain", params)
     return (c[0] if batched else None), u[-2], c[-1], u[-1]
 
 
@@ -78,8 +77,7 @@ def _sample(sample: Sample) -> tuple[int, int]:
     x, y = np.shape(sample.x), np.shape(sample.y)
     if len(x) != 2 or y != x[:1] or x[0] < 1:
         raise ValueError(f"a Sample needs x: (n, d) and y: (n,), got x: {x}, y: {y}")
-    if _checks.is_concrete(sample) and not all(np.isfinite(np.asarray(v)).all() for v in sample):
-        raise ValueError("the sample contains non-finite values (nan or inf)")
+    _checks.finite("the sample contains", sample)
     return x
 
 
