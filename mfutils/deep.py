@@ -148,7 +148,8 @@ def deep_risk(params: DeepParams, sample: Sample, scaling: Scaling = "mean-field
 
 
 class DeepArgs(NamedTuple):
-    """What a step reads: the sample, the step, the per-layer rates and the minibatch size."""
+    """What a step reads: the sample, the step and the per-layer rates (the minibatch size is
+    static, a parameter of the step)."""
 
     sample: Sample
     dt: jax.Array
@@ -221,7 +222,7 @@ def deep_flow(params: DeepParams, sample: Sample, *, dt: float, t_end: float,
     dt = _checks.positive("dt", dt)
     n, d = _sample(sample)
     seeds, n1, n2, _ = _shapes(params, d)
-    _scales(n1, n2, scaling)
+    _checks.scaling(scaling)
     if batch is not None:
         batch = _checks.count("batch", batch)
         if key is None:
