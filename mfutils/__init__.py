@@ -9,6 +9,8 @@ from . import datasets
 from .activations import Activation, erf, hermite, hermite_basis, hermite_series, relu, tanh
 from .chaos import (Coupled, gronwall_bound, interaction, interaction_jacobian, squared_distance,
                     synchronous_coupling, velocity_jacobian)
+from .classifier import (Classifier, classifier_accuracy, classifier_output, classifier_risk,
+                         classifier_sgd, init_classifier)
 from .deep import (DeepParams, Sample, deep_flow, deep_network, deep_risk, init_deep,
                    layer_movement, top_singular_share)
 from .dynamics import online_sgd, particle_flow, ss_sgd
@@ -42,6 +44,8 @@ __all__ = [
     "knn_entropy",
     "DeepParams", "Sample", "init_deep", "deep_network", "deep_risk", "deep_flow", "layer_movement",
     "top_singular_share", "datasets",
+    "Classifier", "init_classifier", "classifier_output", "classifier_risk", "classifier_accuracy",
+    "classifier_sgd",
     "hermite_coefficients", "information_exponent", "overlap_drift", "escape_time", "Escape",
     "sgd_escape",
     "sphere_problem", "sphere_init", "sphere_velocity", "sphere_flow", "Overlaps", "overlap_init",
