@@ -67,7 +67,7 @@ def test_seeds_share_the_minibatches():
     p = mf.init_classifier(jax.random.key(0), 8, 6, 3, seeds=2)
     run = mf.classifier_sgd(p, data, jax.random.key(5), gamma=1.0, dt=0.1, t_end=1.0)
     for s in range(2):
-        alone = mf.classifier_sgd(jax.tree.map(lambda v: v[s], p), data, jax.random.key(5),
+        alone = mf.classifier_sgd(jax.tree.map(lambda v, s=s: v[s], p), data, jax.random.key(5),
                                   gamma=1.0, dt=0.1, t_end=1.0)
         np.testing.assert_allclose(run.final.w[s], alone.final.w, rtol=1e-5, atol=1e-6)
     twins = jax.tree.map(lambda v: jnp.stack([v[0], v[0]]), p)
