@@ -26,7 +26,7 @@ from .spherical import (Overlaps, mf_distance, mf_gap_flow, overlap_flow, overla
                         overlap_risk, overlap_velocity, sphere_flow, sphere_init, sphere_problem,
                         sphere_velocity)
 from .stats import (Estimate, Fit, line_fit, mean_interval, power_law_fit, variance_interval,
-                    knn_entropy, wasserstein1)
+                    knn_entropy, seed_variance, wasserstein1)
 from .testbed import erf_testbed
 
 __version__ = "0.2.0"
@@ -41,7 +41,7 @@ __all__ = [
     "interaction_jacobian", "gronwall_bound",
     "influence_function", "influence_variance", "noise_variance",
     "Fit", "line_fit", "power_law_fit", "Estimate", "mean_interval", "variance_interval", "wasserstein1",
-    "knn_entropy",
+    "knn_entropy", "seed_variance",
     "DeepParams", "Sample", "init_deep", "deep_network", "deep_risk", "deep_flow", "layer_movement",
     "top_singular_share", "datasets",
     "Classifier", "init_classifier", "classifier_output", "classifier_risk", "classifier_accuracy",

@@ -69,6 +69,19 @@ def test_wasserstein1_is_scipys_distance(rng, n, m):
     assert mf.wasserstein1(samples[1], reference) == pytest.approx(expected[1], rel=1e-9)
 
 
+def test_seed_variance_covers_and_sees_correlation(rng):
+    """Outputs correlated within a seed: the jackknife interval covers the true variance at about
+    its level (a naive error that treated the 50 outputs as independent would be far too narrow)."""
+    truth, hits = 2.0, 0
+    for _ in range(400):
+        common = rng.standard_normal((8, 1))
+        x = np.sqrt(truth) * (0.9 * common + np.sqrt(1 - 0.81) * rng.standard_normal((8, 50)))
+        est = mf.seed_variance(x)
+        hits += est.ci[0] < truth < est.ci[1]
+        assert est.value == pytest.approx(np.var(x, axis=0, ddof=1).mean())
+    assert 0.88 < hits / 400 < 0.99
+
+
 @pytest.mark.parametrize("call, match", [
     (lambda: mf.power_law_fit([1, 2, 3], [-1, 2, 3]), "positive"),
     (lambda: mf.power_law_fit([1, 2], [1, 2]), "at least 3"),
@@ -78,6 +91,8 @@ def test_wasserstein1_is_scipys_distance(rng, n, m):
     (lambda: mf.line_fit([0.0, 1.0, 2.0], [1.0, 2.0, 3.0], level=1.0), "level"),
     (lambda: mf.variance_interval([1.0, 2.0]), "at least 3"),
     (lambda: mf.mean_interval([1.0]), "at least 2"),
+    (lambda: mf.seed_variance(np.ones((2, 4))), "S >= 3"),
+    (lambda: mf.seed_variance([[1.0, np.nan]] * 3), "finite"),
     (lambda: mf.mean_interval([1.0, np.inf]), "finite"),
     (lambda: mf.wasserstein1([[[1.0]]], [1.0]), "samples"),
     (lambda: mf.wasserstein1([1.0], []), "reference"),
