@@ -2,7 +2,7 @@
 
     f_N(x) = N^-gamma sum_i c_i tanh(w_i . x),    c_i in R^K (one output per class), w_i in R^D,
 
-trained by minibatch SGD on the square loss to the one-hot label, (1/2) |f_N(x) - e_y|^2, with the
+trained by minibatch SGD on the square loss to the one-hot label, (1/2) norm(f_N(x) - e_y)^2, with the
 step theta <- theta - dt N^(2 gamma - 1) grad R_B(theta) for every weight. gamma = 1 is the
 mean-field normalisation, gamma = 1/2 the NTK one; the rate N^(2 gamma - 1) makes the output move
 by O(1) per unit of time t = (steps) dt at every width (a single weight moves by N^(gamma - 1)).
@@ -132,7 +132,7 @@ def _per_seed(fn, params: Classifier, data: Dataset, gamma):
 
 
 def classifier_risk(params: Classifier, data: Dataset, gamma: float = 1.0):
-    """The square loss (1/2n) sum_k |f_N(x_k) - e_{y_k}|^2 on a data set; one value per seed.
+    """The square loss (1/2n) sum_k norm(f_N(x_k) - e_{y_k})^2 on a data set; one value per seed.
 
     Example:
       >>> import jax, mfutils as mf
@@ -218,6 +218,9 @@ def classifier_sgd(params: Classifier, train: Dataset, key, *, gamma: float, dt:
         differ only in their initialisation; False gives each seed its own stream.
       observe, every, n_records, shard_seeds: as in :func:`mfutils.particle_flow`.
 
+    The seeds run one after another (each step is already a matrix product; on a CPU one
+    product at a time is faster than a batch of them); the results are the same.
+
     Returns:
       a :class:`~mfutils.Run`; ``final`` is the trained network.
 
@@ -251,4 +254,5 @@ def classifier_sgd(params: Classifier, train: Dataset, key, *, gamma: float, dt:
     shared = shared_batches or seeds is None
     return simulate(_step(batch, shared), _observe if observe is None else observer(observe),
                     params, args, key, n_steps=n_steps, every=every, time_per_step=dt,
-                    seeds=seeds, noise=None if shared else _indices(batch), shard_seeds=shard_seeds)
+                    seeds=seeds, noise=None if shared else _indices(batch), shard_seeds=shard_seeds,
+                    seeds_in_turn=True)

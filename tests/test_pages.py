@@ -156,6 +156,9 @@ CHAPTERS = {
                                   ["fig-noise", "fig-uniform"], "Fig. 7.1"),
     "chapters/ch08_deep.html": ({"proposition": 1, "theorem": 2}, ["fig-deep", "fig-middle"],
                                  "Fig. 8.1"),
+    "chapters/ch09_mnist.html": ({"proposition": 1, "theorem": 1},
+                                 ["fig-mnist-features", "fig-mnist-fluct", "fig-mnist-gamma",
+                                  "fig-mnist-lln", "fig-mnist-training"], "Fig. 9.1"),
 }
 
 
