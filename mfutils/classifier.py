@@ -107,28 +107,42 @@ def _accuracy(params: Classifier, x, y, gamma):
     return jnp.mean(jnp.argmax(_output(params, x, gamma), axis=-1).astype(y.dtype) == y)
 
 
+@functools.partial(jax.jit, static_argnames=("fn", "batched"))
+def _evaluate(fn, params, x, y, gamma, batched):
+    """fn on one network, or on every seed one after another (no batched matrix products, whose
+    broadcast copies of the data cost memory on a CPU)."""
+    if not batched:
+        return fn(params, x, y, gamma)
+    return jax.lax.map(lambda p: fn(p, x, y, gamma), params)
+
+
+def _outputs(params, x, y, gamma):
+    return _output(params, x, gamma)
+
+
 def classifier_output(params: Classifier, x, gamma: float = 1.0):
-    """The outputs f_N(x) (..., K) of one network (unbatched params) at inputs x (..., D).
+    """The outputs f_N(x) at inputs x (..., D): (..., K) for one network, (S, ..., K) for S
+    seed-batched networks.
 
     Example:
       >>> import jax, mfutils as mf
-      >>> p = mf.init_classifier(jax.random.key(0), 50, 784)
+      >>> p = mf.init_classifier(jax.random.key(0), 50, 784, seeds=3)
       >>> mf.classifier_output(p, jax.numpy.ones((4, 784)), gamma=0.5).shape
-      (4, 10)
+      (3, 4, 10)
     """
-    if _shapes(params, np.shape(x)[-1])[0] is not None:
-        raise ValueError("classifier_output takes one network; map it over the seeds with jax.vmap")
+    seeds, _, classes, _ = _shapes(params, np.shape(x)[-1])
     x = jnp.asarray(x, params.c.dtype)
-    out = _output(params, x.reshape(-1, x.shape[-1]), _gamma(gamma))
-    return out.reshape(x.shape[:-1] + out.shape[-1:])
+    flat = x.reshape(-1, x.shape[-1])
+    out = _evaluate(_outputs, params, flat, None, jnp.asarray(_gamma(gamma), params.c.dtype),
+                    seeds is not None)
+    return out.reshape(out.shape[:-2] + x.shape[:-1] + (classes,))
 
 
 def _per_seed(fn, params: Classifier, data: Dataset, gamma):
     seeds, _, classes, _ = _shapes(params, _data(data)[1])
     _data(data, classes)
     x, y = jnp.asarray(data.images, params.c.dtype), jnp.asarray(data.labels, jnp.int32)
-    each = functools.partial(fn, x=x, y=y, gamma=_gamma(gamma))
-    return each(params) if seeds is None else jax.vmap(each)(params)
+    return _evaluate(fn, params, x, y, jnp.asarray(_gamma(gamma), params.c.dtype), seeds is not None)
 
 
 def classifier_risk(params: Classifier, data: Dataset, gamma: float = 1.0):

@@ -29,6 +29,16 @@ def test_output_is_the_formula(x64, gamma):
     assert float(mf.classifier_accuracy(p, toy(), gamma)) == pytest.approx(accuracy)
 
 
+def test_batched_output_is_each_networks():
+    p = mf.init_classifier(jax.random.key(0), 7, 6, 3, seeds=4)
+    x = toy().images.reshape(3, 4, 6)
+    out = mf.classifier_output(p, x, 0.7)
+    assert out.shape == (4, 3, 4, 3)
+    for s in range(4):
+        alone = mf.classifier_output(jax.tree.map(lambda v, s=s: v[s], p), x, 0.7)
+        np.testing.assert_allclose(out[s], alone, rtol=1e-5, atol=1e-6)
+
+
 def test_init_law():
     p = mf.init_classifier(jax.random.key(0), 4000, 50, 10, w_scale=3.0)
     assert np.std(p.c) == pytest.approx(1.0, rel=0.02)
@@ -117,8 +127,6 @@ def test_errors():
         mf.classifier_sgd(p, data, key, gamma=1.0, dt=0.1, t_end=1.0, batch=0)
     with pytest.raises(ValueError, match="dt"):
         mf.classifier_sgd(p, data, key, gamma=1.0, dt=-0.1, t_end=1.0)
-    with pytest.raises(ValueError, match="one network"):
-        mf.classifier_output(mf.init_classifier(key, 5, 6, 3, seeds=2), data.images)
     with pytest.raises(ValueError, match="w_scale"):
         mf.init_classifier(key, 5, 6, w_scale=0.0)
     with pytest.raises(mf.DivergenceError, match="step"):
