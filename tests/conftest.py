@@ -33,15 +33,30 @@ SLOW = {"test_assignments.py", "test_nbval_catches_changes.py", "test_reader.py"
 BOOK = {"test_book.py", "test_pages.py", "test_pdf.py", "test_reader.py"}
 
 
-def pytest_collection_modifyitems(items):
+BINDER_RUN = "test_every_chapters_code_runs_under_nbval_in_the_binder_environment"
+
+
+def pytest_collection_modifyitems(config, items):
     """Notebooks and coursework are `slow`, the built book's tests `book`; the rest is the fast
-    set (`make test-fast`)."""
+    set (`make test-fast`).
+
+    Each chapter runs under nbval once a session: when the session also holds test_reader's run of
+    every chapter in the reader's (Binder) environment, which checks the same code cells against
+    the same stored outputs and figures, the chapters' own nbval items are deselected (so
+    `make test` executes every chapter once, in the stricter environment, while
+    `pytest chapters/...` still checks one in this environment)."""
     for item in items:
         name = pathlib.Path(str(item.fspath)).name
         if name.endswith(".ipynb") or name in SLOW:
             item.add_marker(pytest.mark.slow)
         if name in BOOK:
             item.add_marker(pytest.mark.book)
+    if any(item.name == BINDER_RUN for item in items):
+        chapters = [item for item in items if pathlib.Path(str(item.fspath)).parent.name == "chapters"
+                    and str(item.fspath).endswith(".ipynb")]
+        if chapters:
+            config.hook.pytest_deselected(items=chapters)
+            items[:] = [item for item in items if item not in chapters]
 
 
 @pytest.fixture
