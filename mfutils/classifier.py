@@ -14,7 +14,6 @@ variance that initialisation causes.
 from __future__ import annotations
 
 import functools
-import math
 from typing import Callable, NamedTuple
 
 import jax
@@ -24,6 +23,7 @@ import numpy as np
 from . import _checks
 from .datasets import Dataset
 from .loop import Run, observer, simulate
+from .network import standard_normal
 
 __all__ = ["Classifier", "init_classifier", "classifier_output", "classifier_risk",
            "classifier_accuracy", "classifier_sgd"]
@@ -88,10 +88,8 @@ def init_classifier(key, n: int, dim: int, classes: int = 10, *, seeds: int | No
     dtype = _checks.float_dtype(dtype)
     lead = () if seeds is None else (_checks.count("seeds", seeds),)
     kc, kw = jax.random.split(key)
-
-    def normal(k, shape):   # flat draws, then reshape (XLA compiles 1-D normals faster)
-        return jax.random.normal(k, (math.prod(shape),), dtype).reshape(shape)
-    return Classifier(normal(kc, lead + (n, classes)), normal(kw, lead + (n, dim)) * w_scale / dim**0.5)
+    return Classifier(standard_normal(kc, lead + (n, classes), dtype),
+                      standard_normal(kw, lead + (n, dim), dtype) * w_scale / dim**0.5)
 
 
 def _output(params: Classifier, x, gamma):

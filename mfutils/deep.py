@@ -23,7 +23,7 @@ import numpy as np
 
 from . import _checks
 from .loop import Run, observer, simulate
-from .network import Scaling, output_scale, time_scale
+from .network import Scaling, output_scale, standard_normal, time_scale
 
 __all__ = ["DeepParams", "Sample", "init_deep", "deep_network", "deep_risk", "deep_flow",
            "layer_movement", "top_singular_share"]
@@ -100,11 +100,9 @@ def init_deep(key, n1: int, n2: int, d: int, *, seeds: int | None = None,
     dtype = _checks.float_dtype(dtype)
     lead = () if seeds is None else (_checks.count("seeds", seeds),)
     ku, kw, kc = jax.random.split(key, 3)
-
-    def normal(k, shape):   # flat draws, then reshape (XLA compiles 1-D normals faster)
-        return jax.random.normal(k, (math.prod(shape),), dtype).reshape(shape)
-    return DeepParams(normal(ku, lead + (n1, d)) * d**-0.5,
-                      w_mean + normal(kw, lead + (n2, n1)), normal(kc, lead + (n2,)))
+    return DeepParams(standard_normal(ku, lead + (n1, d), dtype) * d**-0.5,
+                      w_mean + standard_normal(kw, lead + (n2, n1), dtype),
+                      standard_normal(kc, lead + (n2,), dtype))
 
 
 def _network(params: DeepParams, x, scaling: Scaling):
