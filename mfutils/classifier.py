@@ -55,19 +55,21 @@ def _shapes(params: Classifier, dim: int | None = None) -> tuple[int | None, int
     return (c[0] if len(c) == 3 else None), c[-2], c[-1], w[-1]
 
 
-def _data(data: Dataset, classes: int | None = None) -> tuple[int, int]:
-    """Check a Dataset (images (n, D) finite, labels (n,) integers in 0..K-1); return (n, D)."""
+def _data(data: Dataset, classes: int, dim: int) -> None:
+    """Check a Dataset for a network with K = classes outputs and inputs in R^dim: images
+    (n, dim), finite; labels (n,), integers in 0..K-1."""
     x, y = np.shape(data.images), np.shape(data.labels)
     if len(x) != 2 or y != x[:1] or x[0] < 1:
         raise ValueError(f"a Dataset needs images: (n, D) and labels: (n,), got {x} and {y}")
+    if x[1] != dim:
+        raise ValueError(f"the weights have input dimension {dim}, the data has {x[1]}")
     _checks.finite("the images contain", data.images)
     labels = np.asarray(data.labels)
     if not np.issubdtype(labels.dtype, np.integer):
         raise ValueError(f"labels must be integers, got dtype {labels.dtype}")
-    if classes is not None and (labels.min() < 0 or labels.max() >= classes):
+    if labels.min() < 0 or labels.max() >= classes:
         raise ValueError(f"labels must be in 0..{classes - 1} (the network has {classes} outputs), "
                          f"got {labels.min()}..{labels.max()}")
-    return x
 
 
 def init_classifier(key, n: int, dim: int, classes: int = 10, *, seeds: int | None = None,
@@ -137,8 +139,8 @@ def classifier_output(params: Classifier, x, gamma: float = 1.0):
 
 
 def _per_seed(fn, params: Classifier, data: Dataset, gamma):
-    seeds, _, classes, _ = _shapes(params, _data(data)[1])
-    _data(data, classes)
+    seeds, _, classes, dim = _shapes(params)
+    _data(data, classes, dim)
     x, y = jnp.asarray(data.images, params.c.dtype), jnp.asarray(data.labels, jnp.int32)
     return _evaluate(fn, params, x, y, jnp.asarray(_gamma(gamma), params.c.dtype), seeds is not None)
 
@@ -253,9 +255,9 @@ def classifier_sgd(params: Classifier, train: Dataset, key, *, gamma: float, dt:
     gamma, dt = _gamma(gamma), _checks.positive("dt", dt)
     batch = _checks.count("batch", batch)
     evaluate = train if evaluate is None else evaluate
-    seeds, n, classes, _ = _shapes(params, _data(train)[1])
-    for data in (train, evaluate):
-        _shapes(params, _data(data, classes)[1])
+    seeds, n, classes, dim = _shapes(params)
+    for data in (train,) if evaluate is train else (train, evaluate):
+        _data(data, classes, dim)
     n_steps, every = _checks.schedule(t_end, dt, every, n_records)
     dtype = params.c.dtype
 

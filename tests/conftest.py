@@ -52,11 +52,11 @@ def pytest_collection_modifyitems(config, items):
         if name in BOOK:
             item.add_marker(pytest.mark.book)
     if any(item.name == BINDER_RUN for item in items):
-        chapters = [item for item in items if pathlib.Path(str(item.fspath)).parent.name == "chapters"
-                    and str(item.fspath).endswith(".ipynb")]
-        if chapters:
-            config.hook.pytest_deselected(items=chapters)
-            items[:] = [item for item in items if item not in chapters]
+        chapter = [pathlib.Path(str(item.fspath)).parent.name == "chapters"
+                   and str(item.fspath).endswith(".ipynb") for item in items]
+        if any(chapter):
+            config.hook.pytest_deselected(items=[i for i, c in zip(items, chapter) if c])
+            items[:] = [i for i, c in zip(items, chapter) if not c]
 
 
 @pytest.fixture
