@@ -263,7 +263,9 @@ def classifier_sgd(params: Classifier, train: Dataset, key, *, gamma: float, dt:
 
     def arrays(data):
         return jnp.asarray(data.images, dtype), jnp.asarray(data.labels, jnp.int32)
-    args = SGDArgs(arrays(train), arrays(evaluate), jnp.asarray(dt, dtype),
+    train_arrays = arrays(train)
+    evaluate_arrays = train_arrays if evaluate is train else arrays(evaluate)
+    args = SGDArgs(train_arrays, evaluate_arrays, jnp.asarray(dt, dtype),
                    jnp.asarray(n ** (2 * gamma - 1), dtype), jnp.asarray(gamma, dtype), key)
     shared = shared_batches or seeds is None
     return simulate(_step(batch, shared), _observe if observe is None else observer(observe),
