@@ -23,7 +23,7 @@ import numpy as np
 from . import _checks
 from .datasets import Dataset
 from .loop import Run, observer, simulate
-from .network import standard_normal
+from .network import standard_normals
 
 __all__ = ["Classifier", "init_classifier", "classifier_output", "classifier_risk",
            "classifier_accuracy", "classifier_sgd"]
@@ -89,9 +89,14 @@ def init_classifier(key, n: int, dim: int, classes: int = 10, *, seeds: int | No
     w_scale = _checks.positive("w_scale", w_scale)
     dtype = _checks.float_dtype(dtype)
     lead = () if seeds is None else (_checks.count("seeds", seeds),)
-    kc, kw = jax.random.split(key)
-    return Classifier(standard_normal(kc, lead + (n, classes), dtype),
-                      standard_normal(kw, lead + (n, dim), dtype) * w_scale / dim**0.5)
+    return _init_classifier(key, w_scale, dim**0.5, shapes=(lead + (n, classes), lead + (n, dim)),
+                            dtype=dtype)
+
+
+@functools.partial(jax.jit, static_argnames=("shapes", "dtype"))
+def _init_classifier(key, w_scale, sqrt_dim, *, shapes, dtype) -> Classifier:
+    c, w = standard_normals(jax.random.split(key), shapes, dtype)
+    return Classifier(c, w * w_scale / sqrt_dim)
 
 
 def _output(params: Classifier, x, gamma):

@@ -23,7 +23,7 @@ import numpy as np
 
 from . import _checks
 from .loop import Run, observer, simulate
-from .network import Scaling, output_scale, standard_normal, time_scale
+from .network import Scaling, output_scale, standard_normals, time_scale
 
 __all__ = ["DeepParams", "Sample", "init_deep", "deep_network", "deep_risk", "deep_flow",
            "layer_movement", "top_singular_share"]
@@ -99,10 +99,14 @@ def init_deep(key, n1: int, n2: int, d: int, *, seeds: int | None = None,
         raise ValueError(f"w_mean must be finite, got {w_mean}")
     dtype = _checks.float_dtype(dtype)
     lead = () if seeds is None else (_checks.count("seeds", seeds),)
-    ku, kw, kc = jax.random.split(key, 3)
-    return DeepParams(standard_normal(ku, lead + (n1, d), dtype) * d**-0.5,
-                      w_mean + standard_normal(kw, lead + (n2, n1), dtype),
-                      standard_normal(kc, lead + (n2,), dtype))
+    return _init_deep(key, d**-0.5, w_mean, shapes=(lead + (n1, d), lead + (n2, n1), lead + (n2,)),
+                      dtype=dtype)
+
+
+@functools.partial(jax.jit, static_argnames=("shapes", "dtype"))
+def _init_deep(key, u_std, w_mean, *, shapes, dtype) -> DeepParams:
+    u, w, c = standard_normals(jax.random.split(key, 3), shapes, dtype)
+    return DeepParams(u * u_std, w_mean + w, c)
 
 
 def _network(params: DeepParams, x, scaling: Scaling):

@@ -116,6 +116,17 @@ def standard_normal(key, shape: tuple[int, ...], dtype) -> jax.Array:
     return jax.random.normal(key, (math.prod(shape),), dtype).reshape(shape)
 
 
+def standard_normals(keys, shapes: tuple[tuple[int, ...], ...], dtype) -> tuple[jax.Array, ...]:
+    """One :func:`standard_normal` array per key and shape, for use inside an initialiser's
+    ``jit``. The optimisation barrier keeps the initialiser's scaling from being merged into the
+    draw's own arithmetic, so a scaled draw equals, bit for bit, the same formula run operation by
+    operation (an added shift may still be fused with the draw's last product: one rounding
+    instead of two). Run operation by operation, each of an initialiser's operations compiles, and
+    JAX keeps, a program of a few MB for every new width; compiled whole, it costs one."""
+    return jax.lax.optimization_barrier(
+        tuple(standard_normal(k, s, dtype) for k, s in zip(keys, shapes)))
+
+
 def init_params(key, n: int, d: int, *, seeds: int | None = None, a_std: float = 1.0,
                 w_std: float | None = None, dtype=None) -> Params:
     """i.i.d. particles a_i ~ N(0, a_std^2), w_i ~ N(0, w_std^2 I_d), w_std = 1/sqrt(d) by default.
@@ -134,6 +145,10 @@ def init_params(key, n: int, d: int, *, seeds: int | None = None, a_std: float =
     w_std = d**-0.5 if w_std is None else _checks.positive("w_std", w_std)
     dtype = _checks.float_dtype(dtype)
     shape = (n,) if seeds is None else (_checks.count("seeds", seeds), n)
-    ka, kw = jax.random.split(key)
-    return Params(a_std * standard_normal(ka, shape, dtype),
-                  w_std * standard_normal(kw, shape + (d,), dtype))
+    return _init_params(key, a_std, w_std, shapes=(shape, shape + (d,)), dtype=dtype)
+
+
+@partial(jax.jit, static_argnames=("shapes", "dtype"))
+def _init_params(key, a_std, w_std, *, shapes, dtype) -> Params:
+    a, w = standard_normals(jax.random.split(key), shapes, dtype)
+    return Params(a_std * a, w_std * w)
