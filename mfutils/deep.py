@@ -254,6 +254,12 @@ def layer_movement(start: DeepParams, end: DeepParams) -> DeepParams:
     s0, s1 = _shapes(start), _shapes(end)
     if s0 != s1:
         raise ValueError(f"start and end have different shapes: {s0} and {s1}")
+    return _movement(start, end)
+
+
+@jax.jit
+def _movement(start: DeepParams, end: DeepParams) -> DeepParams:
+    # compiled whole: one program per shape, not one per operation (JAX keeps each, a few MB)
     du = jnp.sqrt(jnp.mean(jnp.sum((end.u - start.u) ** 2, axis=-1), axis=-1))
     dw = jnp.sqrt(jnp.mean((end.w - start.w) ** 2, axis=(-2, -1)))
     dc = jnp.sqrt(jnp.mean((end.c - start.c) ** 2, axis=-1))
@@ -275,6 +281,11 @@ def top_singular_share(w) -> jax.Array:
     w = jnp.asarray(w)
     if w.ndim < 2 or min(w.shape[-2:]) < 2:
         raise ValueError(f"need a matrix of at least 2 x 2, got shape {w.shape}")
+    return _top_share(w)
+
+
+@jax.jit
+def _top_share(w) -> jax.Array:
     centred = w - w.mean(axis=(-2, -1), keepdims=True)
     sv = jnp.linalg.svd(centred, compute_uv=False)
     return sv[..., 0] ** 2 / jnp.sum(sv**2, axis=-1)
