@@ -52,7 +52,8 @@ def sphere_problem(link: Activation, d: int, dtype=None) -> Problem:
                          f"mf.hermite_series), got {link!r}")
     _checks.link_coeffs(link)
     d, dtype = _checks.count("d", d, minimum=3), _checks.float_dtype(dtype)
-    return Problem(Params(jnp.ones(1, dtype), jnp.eye(1, d, dtype=dtype)), link, link)
+    # built in numpy: jnp.eye would compile programs for every new d
+    return Problem(Params(jnp.ones(1, dtype), jnp.asarray(np.eye(1, d, dtype=dtype))), link, link)
 
 
 def _single_index(problem: Problem) -> tuple[Activation, jax.Array, int]:
