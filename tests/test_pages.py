@@ -150,7 +150,7 @@ CHAPTERS = {
     "chapters/ch05_single_index.html": ({"definition": 2, "proposition": 3, "theorem": 1},
                                         ["fig-hermite", "fig-phases", "fig-sgd-escape",
                                          "fig-timescales"], "Fig. 5.2"),
-    "chapters/ch06_beyond_log_time.html": ({"proposition": 2, "theorem": 2},
+    "chapters/ch06_beyond_log_time.html": ({"proposition": 4, "theorem": 2},
                                            ["fig-beyond", "fig-decay"], "Fig. 6.1"),
     "chapters/ch07_global.html": ({"proposition": 1, "theorem": 3},
                                   ["fig-noise", "fig-uniform"], "Fig. 7.1"),
