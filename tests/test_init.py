@@ -8,10 +8,7 @@ import numpy as np
 import pytest
 
 import mfutils as mf
-
-
-def normal(key, shape, dtype):   # the flat draw, reshaped (mfutils.network.standard_normal)
-    return jax.random.normal(key, (int(np.prod(shape)),), dtype).reshape(shape)
+from mfutils.network import standard_normal as normal   # the flat draw, reshaped
 
 
 @pytest.mark.parametrize("seeds,w_mean", [(None, 0.0), (3, 0.0), (3, 0.3)])
