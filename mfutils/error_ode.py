@@ -53,7 +53,8 @@ def _normalise(w):
 
 def _overlap_rate(a, m, moments, link, d):
     """mdot / (1 - m^2): the mean-field speed along theta - m w (finite at m = +-1)."""
-    m = jnp.clip(m, -1 + 1e-12, 1 - 1e-12)
+    edge = 1 - jnp.finfo(m.dtype).eps   # mdot vanishes like 1 - m^2 at the poles
+    m = jnp.clip(m, -edge, edge)
     return _reduced_velocity(a, m, moments, link, d) / (1 - m**2)
 
 

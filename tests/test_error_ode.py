@@ -95,3 +95,13 @@ def test_bad_inputs_are_refused():
         mf.tangent_gap_flow(p._replace(w=2 * p.w), a_ref, m_ref, problem, **kw)
     with pytest.raises(ValueError, match="dt"):
         mf.tangent_gap_flow(p, a_ref, m_ref, problem, dt=-1.0, t_end=1.0)
+
+
+def test_overlaps_at_the_poles_stay_finite(x64):
+    """A reference overlap at exactly +-1 (reached in float32 within a few steps) has velocity 0,
+    not 0/0."""
+    problem, p, a_ref, m_ref = _setup()
+    m_ref = m_ref.at[:2].set(jnp.array([1.0, -1.0], m_ref.dtype))
+    run = mf.tangent_gap_flow(p, a_ref, m_ref, problem, dt=0.1, t_end=1.0, n_records=2)
+    assert np.all(np.isfinite(np.asarray(run.records["gap"])))
+    np.testing.assert_array_equal(np.abs(run.final.m_ref[:2]), 1.0)
