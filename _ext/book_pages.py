@@ -197,6 +197,9 @@ PAGE_FIXES = [
     (re.compile(r'(<button class="btn search-button-field[^"]*") title="Search" aria-label="Search"'),
      r"\1"),
     (re.compile(r'<summary aria-label="Toggle hidden content">'), "<summary>"),
+    # the sidebar's toggle of a chapter's sections is an icon alone: give it a name
+    (re.compile(r'(<details(?: open="open")?>)<summary>(<span class="toctree-toggle")'),
+     r'\1<summary aria-label="Sections">\2'),
     # the colour-mode icons are decoration: the button's name is "Color mode"
     (re.compile(r'<i class="theme-switch '), '<i aria-hidden="true" class="theme-switch '),
 ]

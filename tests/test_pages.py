@@ -26,8 +26,12 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-f
 
 def toc_pages() -> list[str]:
     toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    files = [toc["root"]] + [c["file"] for part in toc["parts"] for c in part["chapters"]]
-    return [f + ".html" for f in files]
+    def files(entries):   # the chapters and, after each, its sections
+        for entry in entries:
+            yield entry["file"]
+            yield from files(entry.get("sections", []))
+    return [f + ".html" for f in [toc["root"], *files(c for part in toc["parts"]
+                                                      for c in part["chapters"])]]
 
 
 PAGES = toc_pages()
@@ -152,6 +156,8 @@ CHAPTERS = {
                                          "fig-timescales"], "Fig. 5.2"),
     "chapters/ch06_beyond_log_time.html": ({"proposition": 4, "theorem": 2},
                                            ["fig-beyond", "fig-decay"], "Fig. 6.1"),
+    "chapters/ch06_error_equation.html": ({}, ["fig-error-equation", "fig-error-widths"],
+                                          "Fig. 6.4"),
     "chapters/ch07_global.html": ({"proposition": 1, "theorem": 3},
                                   ["fig-noise", "fig-uniform"], "Fig. 7.1"),
     "chapters/ch08_deep.html": ({"proposition": 1, "theorem": 2}, ["fig-deep", "fig-middle"],

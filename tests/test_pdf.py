@@ -31,13 +31,22 @@ def pdf_text(tmp_path_factory) -> tuple[str, int]:
     return text, pages
 
 
+def _title(file: str) -> str:
+    """The title (first level-one heading) of a chapter notebook."""
+    return re.search(r'"# ([^"\\]+)', (ROOT / f"{file}.ipynb").read_text())[1].strip()
+
+
 def test_pdf_has_every_chapter_numbered_like_the_html_book(pdf_text):
     text, pages = pdf_text
     assert 60 < pages < 400
-    for k, path in enumerate(repository.chapter_notebooks(), start=1):
-        nb = path.read_text()
-        title = re.search(r'"# ([^"\\]+)', nb)[1].strip()
+    numbered = next(part for part in yaml.safe_load((ROOT / "_toc.yml").read_text())["parts"]
+                    if part.get("numbered"))["chapters"]
+    for k, chapter in enumerate(numbered, start=1):
+        title = _title(chapter["file"])
         assert re.search(rf"^\s*{k} {re.escape(title[:40])}", text, re.M), f"chapter {k}: {title}"
+        for section in chapter.get("sections", []):   # numbered after the chapter's own sections
+            title = _title(section["file"])
+            assert re.search(rf"^\s*{k}\.\d+ {re.escape(title[:40])}", text, re.M), title
         assert re.search(rf"(Theorem|Proposition|Definition) {k}\.1 \(", text), f"no theorem box {k}.1"
         assert f"Exercise {k}.1" in text and f"Solution to Exercise {k}.1" in text
         assert re.search(rf"Fig\. {k}\.1: ", text), f"no captioned figure {k}.1"
