@@ -32,7 +32,7 @@ from . import _checks
 from .loop import Run, simulate
 from .network import Params, Problem
 from .spherical import (_check_overlaps, _check_sphere, _mf_distance, _moments,
-                        _reduced_velocity, _sphere_velocity)
+                        _reduced_velocity, _sphere_step)
 
 __all__ = ["Twins", "tangent_gap_flow"]
 
@@ -88,7 +88,7 @@ def _tangent_step(state, k, xi, args):
     moments = _moments(args.a_ref, m_ref, deg, deg)
 
     def particle_map(w):  # P
-        return _normalise(w + args.dt * _sphere_velocity(Params(args.signs, w), link, u))
+        return _sphere_step(Params(args.signs, w), args.dt, args.problem).w
 
     p_twin, carried = jax.jvp(particle_map, (twin,), (delta,))   # P(wbar), DP(wbar) Delta
     twin_next = _twin_step(twin, args.signs, moments, u, args.dt, link, d)
