@@ -26,8 +26,8 @@ from .single_index import (Escape, escape_time, hermite_coefficients, informatio
 from .spherical import (Overlaps, mf_distance, mf_gap_flow, overlap_flow, overlap_init,
                         overlap_risk, overlap_velocity, sphere_flow, sphere_init, sphere_problem,
                         sphere_velocity)
-from .stats import (Estimate, Fit, line_fit, mean_interval, power_law_fit, variance_interval,
-                    knn_entropy, seed_variance, wasserstein1)
+from .stats import (Estimate, Fit, ScalingFit, knn_entropy, line_fit, mean_interval,
+                    power_law_fit, scaling_fit, seed_variance, variance_interval, wasserstein1)
 from .testbed import erf_testbed
 
 __version__ = "0.2.0"
@@ -41,8 +41,8 @@ __all__ = [
     "Coupled", "synchronous_coupling", "squared_distance", "velocity_jacobian", "interaction",
     "interaction_jacobian", "gronwall_bound",
     "influence_function", "influence_variance", "noise_variance",
-    "Fit", "line_fit", "power_law_fit", "Estimate", "mean_interval", "variance_interval", "wasserstein1",
-    "knn_entropy", "seed_variance",
+    "Fit", "line_fit", "power_law_fit", "ScalingFit", "scaling_fit", "Estimate", "mean_interval",
+    "variance_interval", "wasserstein1", "knn_entropy", "seed_variance",
     "DeepParams", "Sample", "init_deep", "deep_network", "deep_risk", "deep_flow", "layer_movement",
     "top_singular_share", "datasets",
     "Classifier", "init_classifier", "classifier_output", "classifier_risk", "classifier_accuracy",

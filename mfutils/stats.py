@@ -9,8 +9,8 @@ from scipy import special, stats
 
 from . import _checks
 
-__all__ = ["Fit", "line_fit", "power_law_fit", "Estimate", "mean_interval", "seed_variance",
-           "variance_interval", "wasserstein1", "knn_entropy"]
+__all__ = ["Fit", "line_fit", "power_law_fit", "ScalingFit", "scaling_fit", "Estimate",
+           "mean_interval", "seed_variance", "variance_interval", "wasserstein1", "knn_entropy"]
 
 
 class Fit(NamedTuple):
@@ -94,6 +94,77 @@ def power_law_fit(x, y, se=None, level: float = 0.95) -> Fit:
     if not (np.all(x > 0) and np.all(y > 0)):
         raise ValueError("a power-law fit needs positive x and y")
     return _wls(np.log(x), np.log(y), None if se is None else se / y, level, loglog=True)
+
+
+class ScalingFit(NamedTuple):
+    """A fitted scaling law y = C prod_k x_k^(exponent_k), with two-sided t intervals
+    (n - K - 1 degrees of freedom for K variables). Calling the fit evaluates it:
+    ``fit(d=..., N=...)`` with the variables by name."""
+
+    exponents: dict[str, float]
+    exponent_ci: dict[str, tuple[float, float]]
+    log_prefactor: float
+
+    def __call__(self, **x):
+        """The fitted law at the given values of every variable."""
+        if set(x) != set(self.exponents):
+            raise ValueError(f"give every variable of the fit, {sorted(self.exponents)}")
+        return np.exp(self.log_prefactor) * np.prod(
+            [np.asarray(x[k], float) ** e for k, e in self.exponents.items()], axis=0)
+
+
+def scaling_fit(y, se=None, level: float = 0.95, **x) -> ScalingFit:
+    """Fit y = C prod_k x_k^(exponent_k) by least squares of log y on the log x_k, the
+    variables given by name (``d=dims, N=widths``), one value per point each.
+
+    Args:
+      y: (n,) positive values, n > K + 1 for K variables.
+      se: optional standard errors of y, one per point; they enter as the errors se / y of log y,
+        and the intervals use them, scaled up (never down) by the residual scatter
+        sqrt(max(1, chi2/(n - K - 1))), as :func:`line_fit`.
+      x: the variables, each (n,) positive and not all equal.
+
+    Example:
+      >>> d, n = np.array([16, 32, 64, 16, 32, 64.0]), np.array([128, 128, 128, 512, 512, 512.0])
+      >>> fit = scaling_fit(2 * d**0.5 / n, d=d, N=n)
+      >>> {k: round(v, 6) for k, v in fit.exponents.items()}
+      {'d': 0.5, 'N': -1.0}
+    """
+    _checks.level(level)
+    if not x:
+        raise ValueError("scaling_fit needs at least one variable, given by name")
+    y = np.asarray(y, float)
+    cols = {k: np.asarray(v, float) for k, v in x.items()}
+    if y.ndim != 1 or any(v.shape != y.shape for v in cols.values()):
+        raise ValueError(f"y and every variable must be 1-D of one length, got {y.shape} and "
+                         f"{ {k: v.shape for k, v in cols.items()} }")
+    n, k = len(y), len(cols)
+    if n <= k + 1:
+        raise ValueError(f"a fit of {k} exponents with intervals needs more than {k + 1} points")
+    values = np.column_stack([y, *cols.values()])
+    if not (np.all(np.isfinite(values)) and np.all(values > 0)):
+        raise ValueError("a scaling fit needs finite, positive y and variables")
+    ly = np.log(y)
+    if se is None:
+        w = np.ones(n)
+    else:
+        se = np.asarray(se, float)
+        if se.shape != y.shape or not np.all(np.isfinite(se) & (se > 0)):
+            raise ValueError(f"se must hold one finite, positive standard error per point, got {se}")
+        w = (y / se) ** 2
+    design = np.column_stack([np.ones(n), *(np.log(v) for v in cols.values())])
+    normal = design.T @ (w[:, None] * design)
+    if np.linalg.matrix_rank(normal) < k + 1:
+        raise ValueError("the variables must vary independently of one another")
+    cov = np.linalg.inv(normal)
+    coef = cov @ design.T @ (w * ly)
+    chi2 = float(np.sum(w * (ly - design @ coef) ** 2)) / (n - k - 1)
+    s2 = chi2 if se is None else max(1.0, chi2)
+    half = float(stats.t.ppf(0.5 + level / 2, n - k - 1)) * np.sqrt(s2 * np.diag(cov))
+    names = list(cols)
+    return ScalingFit({m: float(coef[i + 1]) for i, m in enumerate(names)},
+                      {m: (float(coef[i + 1] - half[i + 1]), float(coef[i + 1] + half[i + 1]))
+                       for i, m in enumerate(names)}, float(coef[0]))
 
 
 class Estimate(NamedTuple):

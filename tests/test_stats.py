@@ -47,6 +47,40 @@ def test_weighted_fit_uses_the_errors_and_covers(rng):
     assert abs(rel.slope - 1.5) < 1e-9 and np.diff(rel.slope_ci)[0] < 0.05
 
 
+def test_scaling_fit_recovers_two_exponents_and_covers(rng):
+    """y = 2 d^0.4 N^-1 on a 3 x 3 grid: exact on exact data; with 10 % log-normal noise and
+    its stated errors the intervals cover at about their level and evaluate by name."""
+    d, n = (a.ravel() for a in np.meshgrid([16.0, 32, 64], [128.0, 256, 512]))
+    law = 2 * d**0.4 / n
+    fit = mf.scaling_fit(law, d=d, N=n)
+    assert abs(fit.exponents["d"] - 0.4) < 1e-12 and abs(fit.exponents["N"] + 1) < 1e-12
+    np.testing.assert_allclose(fit(d=d, N=n), law)
+    hits = []
+    for _ in range(300):
+        y = law * np.exp(0.1 * rng.standard_normal(law.size))
+        f = mf.scaling_fit(y, se=0.1 * y, d=d, N=n)
+        hits.append([lo <= true <= hi for (lo, hi), true
+                     in zip(f.exponent_ci.values(), (0.4, -1.0))])
+    assert np.all((0.92 < np.mean(hits, axis=0)) & (np.mean(hits, axis=0) <= 1.0))
+    one = mf.scaling_fit(3 * n**-0.5 * np.exp(0.01 * rng.standard_normal(9)), N=n)
+    assert one.exponent_ci["N"][0] < -0.5 < one.exponent_ci["N"][1]
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: mf.scaling_fit([1.0, 2, 3]), "at least one variable"),
+    (lambda: mf.scaling_fit([1.0, 2], d=[1, 2]), "more than 2 points"),
+    (lambda: mf.scaling_fit([1.0, 2, 3, 4], d=[1, 2, 3]), "one length"),
+    (lambda: mf.scaling_fit([1.0, -2, 3, 4], d=[1, 2, 3, 4]), "positive"),
+    (lambda: mf.scaling_fit([1.0, 2, 3, 4], d=[1, 2, 3, 4], N=[2, 4, 6, 8]), "independently"),
+    (lambda: mf.scaling_fit([1.0, 2, 3, 4], se=[1, 1, 0, 1], d=[1, 2, 3, 4]), "standard error"),
+])
+def test_scaling_fit_refuses_bad_input(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+    with pytest.raises(ValueError, match="every variable"):
+        mf.scaling_fit([1.0, 2, 3, 4], d=[1, 2, 3, 4])(N=3)
+
+
 def test_variance_interval_covers_at_its_level(rng):
     ests = [mf.variance_interval(2.0 * rng.standard_normal(50)) for _ in range(400)]
     assert 0.91 < np.mean([lo <= 4.0 <= hi for lo, hi in (e.ci for e in ests)]) < 0.99
