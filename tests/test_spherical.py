@@ -82,6 +82,45 @@ def test_gap_flow_records_the_distance_of_the_two_runs():
             pytest.approx(float(gap[-1]), rel=1e-8)
 
 
+def test_gap_flow_runs_seeds_as_one_network_each():
+    """Networks stacked by sphere_init(seeds=S) run as S separate runs would."""
+    with jax.enable_x64(True):
+        problem = mf.sphere_problem(mf.hermite(4), 8)
+        nets = mf.sphere_init(jax.random.key(4), 64, 8, seeds=3)
+        assert nets.w.shape == (3, 64, 8) and np.allclose(np.linalg.norm(nets.w, axis=-1), 1)
+        a_ref, m_ref = mf.overlap_init(jax.random.key(5), 2048, 8)
+        batch = mf.mf_gap_flow(nets, a_ref, m_ref, problem, dt=0.1, t_end=2.0, every=5)
+        assert batch.records["gap"].shape == (3, 5) and batch.final[1].shape == (2048,)
+        for s in range(3):
+            one = mf.mf_gap_flow(mf.Params(nets.a[s], nets.w[s]), a_ref, m_ref, problem,
+                                 dt=0.1, t_end=2.0, every=5)
+            for k, v in one.records.items():
+                mine = batch.records[k][s] if k in ("gap", "risk") else batch.records[k]
+                np.testing.assert_allclose(mine, v, rtol=1e-12, atol=1e-15)
+            np.testing.assert_allclose(batch.final[0].w[s], one.final[0].w, rtol=1e-12)
+    with pytest.raises(ValueError, match="one spherical network"):
+        mf.sphere_flow(nets, problem, dt=0.1, t_end=1.0)
+
+
+def test_gap_flow_in_float32_matches_float64_through_the_escape():
+    """Chapter 6.11 runs the coupling in float32: from the same draw (cast), N ||f_N - f_mu||^2
+    agrees with float64 to 1e-2 over T = d, escape included, though it is an O(1/N) difference
+    of O(1) terms."""
+    d, n, f32 = 16, 256, jnp.float32
+    with jax.enable_x64(True):
+        p = mf.sphere_init(jax.random.key(7), n, d)
+        a_ref, m_ref = mf.overlap_init(jax.random.key(8), 16384, d)
+        runs = [mf.mf_gap_flow(p, a_ref, m_ref, mf.sphere_problem(mf.hermite(4), d), dt=0.1,
+                               t_end=d, every=10),
+                mf.mf_gap_flow(type(p)(*(x.astype(f32) for x in p)), a_ref.astype(f32),
+                               m_ref.astype(f32), mf.sphere_problem(mf.hermite(4), d, dtype=f32),
+                               dt=0.1, t_end=d, every=10)]
+    (g64, risk), g32 = (np.asarray(runs[0].records[k]) for k in ("gap", "risk_mf")), \
+        np.asarray(runs[1].records["gap"])
+    assert g32.dtype == np.float32 and risk[0] / risk[-1] > 5   # the escape is in the horizon
+    np.testing.assert_allclose(n * g32, n * g64, rtol=1e-2)
+
+
 @pytest.mark.parametrize("call, match", [
     (lambda p, a, m, pb: mf.sphere_flow(p._replace(w=2 * p.w), pb, dt=0.1, t_end=1.0), "unit-norm"),
     (lambda p, a, m, pb: mf.overlap_flow(a, m + 2, pb, dt=0.1, t_end=1.0), r"\[-1, 1\]"),
