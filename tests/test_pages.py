@@ -158,6 +158,7 @@ CHAPTERS = {
                                            ["fig-beyond", "fig-decay"], "Fig. 6.1"),
     "chapters/ch06_error_equation.html": ({}, ["fig-error-equation", "fig-error-widths"],
                                           "Fig. 6.4"),
+    "chapters/ch06_escape_bump.html": ({}, ["fig-bump-draws", "fig-bump-law"], "Fig. 6.6"),
     "chapters/ch07_global.html": ({"proposition": 1, "theorem": 3},
                                   ["fig-noise", "fig-uniform"], "Fig. 7.1"),
     "chapters/ch08_deep.html": ({"proposition": 1, "theorem": 2}, ["fig-deep", "fig-middle"],
