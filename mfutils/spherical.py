@@ -20,6 +20,7 @@ velocity of all N_ref overlaps costs O(N_ref K^2) per step for a link of degree 
 from __future__ import annotations
 
 import math
+from functools import partial
 from typing import NamedTuple
 
 import jax
@@ -134,32 +135,49 @@ def sphere_velocity(params: Params, problem: Problem):
 
 
 class _Args(NamedTuple):
-    """What the spherical steps read: the problem, the Euler step, and the reference signs."""
+    """What the spherical steps read: the problem and the Euler step."""
 
     problem: Problem
     dt: jax.Array
-    a_ref: jax.Array | None = None
 
 
-def _sphere_step(p, dt, problem):
-    """Euler step of the particle flow, then back to the sphere."""
-    w = p.w + dt * _sphere_velocity(p, problem.sigma, problem.teacher.w[0])
-    return Params(p.a, w / jnp.linalg.norm(w, axis=1, keepdims=True))
+def _output_velocity(params, link, u):
+    """da_i/dt = -dR/da_i = K(w_i . theta) - (1/N) sum_j a_j K(w_i . w_j): (N,)."""
+    a, w = params
+    return link.profile(w @ u) - link.profile(w @ w.T) @ a / a.shape[0]
 
 
-def _particles_step(p, k, xi, args):
-    return _sphere_step(p, args.dt, args.problem)
+def _sphere_step(p, dt, problem, train_a=False):
+    """Euler step of the particle flow, then back to the sphere; with ``train_a`` the output
+    weights take their Euler step too, from the same positions."""
+    link, u = problem.sigma, problem.teacher.w[0]
+    w = p.w + dt * _sphere_velocity(p, link, u)
+    a = p.a + dt * _output_velocity(p, link, u) if train_a else p.a
+    return Params(a, w / jnp.linalg.norm(w, axis=1, keepdims=True))
 
 
-def _particles_observe(p, args):
-    return {"risk": population_risk(p, args.problem), "overlaps": p.w @ args.problem.teacher.w[0]}
+def _particles_step(p, k, xi, args, train_a=False):
+    return _sphere_step(p, args.dt, args.problem, train_a)
+
+
+def _particles_observe(p, args, train_a=False):
+    out = {"risk": population_risk(p, args.problem), "overlaps": p.w @ args.problem.teacher.w[0]}
+    return {**out, "a": p.a} if train_a else out
+
+
+_trained_particles_step = partial(_particles_step, train_a=True)
+_trained_particles_observe = partial(_particles_observe, train_a=True)
 
 
 def sphere_flow(params: Params, problem: Problem, *, dt: float, t_end: float,
-                every: int | None = None, n_records: int | None = None) -> Run:
+                train_a: bool = False, every: int | None = None,
+                n_records: int | None = None) -> Run:
     """The N-particle spherical gradient flow: Euler step w + dt v, then back to the sphere.
 
     Cost O(N^2 d) per step (the Gram matrix). Records ``{"risk": R(mu^N), "overlaps": (N,)}``.
+    With ``train_a`` the output weights follow their gradient flow too,
+    da_i/dt = K(w_i . theta) - (1/N) sum_j a_j K(w_i . w_j) (one more Gram product per step), and
+    are recorded as ``"a"``.
 
     Example:
       >>> import jax, mfutils as mf
@@ -172,7 +190,9 @@ def sphere_flow(params: Params, problem: Problem, *, dt: float, t_end: float,
     _check_sphere(params, problem)
     dt = _checks.positive("dt", dt)
     n_steps, every = _checks.schedule(t_end, dt, every, n_records)
-    return simulate(_particles_step, _particles_observe, params,
+    step, observe = ((_trained_particles_step, _trained_particles_observe) if train_a
+                     else (_particles_step, _particles_observe))
+    return simulate(step, observe, params,
                     _Args(problem, jnp.asarray(dt, params.w.dtype)), n_steps=n_steps, every=every,
                     time_per_step=dt)
 
@@ -306,27 +326,44 @@ def overlap_velocity(a, m, problem: Problem):
     return _overlap_velocity(a, m, link, d)
 
 
-def _overlap_step(a, m, dt, problem):
-    """Euler step of the reduced mean-field dynamics, kept in [-1, 1]."""
-    return jnp.clip(m + dt * _overlap_velocity(a, m, problem.sigma, problem.d), -1.0, 1.0)
+def _overlap_step(ref, dt, problem, train_a=False):
+    """Euler step of the reduced mean-field dynamics, overlaps kept in [-1, 1]; with ``train_a``
+    each weight moves too, by da/dt = K(m) - E_{w' ~ mu}[a' K(w . w')]."""
+    link, d = problem.sigma, problem.d
+    deg = len(link.coeffs) - 1
+    moments = _moments(ref.a, ref.m, deg, deg)
+    m = jnp.clip(ref.m + dt * _reduced_velocity(ref.a, ref.m, moments, link, d), -1.0, 1.0)
+    if not train_a:
+        return ref._replace(m=m)
+    return Overlaps(ref.a + dt * (link.profile(ref.m) - _cross_kernel(ref.m, moments, link, d)),
+                    m)
 
 
-def _overlaps_step(m, k, xi, args):
-    return _overlap_step(args.a_ref, m, args.dt, args.problem)
+def _overlaps_step(ref, k, xi, args, train_a=False):
+    return _overlap_step(ref, args.dt, args.problem, train_a)
 
 
-def _overlaps_observe(m, args):
-    return {"risk": _overlap_risk(args.a_ref, m, args.problem.sigma, args.problem.d),
-            "overlaps": m}
+def _overlaps_observe(ref, args, train_a=False):
+    out = {"risk": _overlap_risk(ref.a, ref.m, args.problem.sigma, args.problem.d),
+           "overlaps": ref.m}
+    return {**out, "a": ref.a} if train_a else out
 
 
-def overlap_flow(a, m, problem: Problem, *, dt: float, t_end: float, every: int | None = None,
-                 n_records: int | None = None) -> Run:
+_trained_overlaps_step = partial(_overlaps_step, train_a=True)
+_trained_overlaps_observe = partial(_overlaps_observe, train_a=True)
+
+
+def overlap_flow(a, m, problem: Problem, *, dt: float, t_end: float, train_a: bool = False,
+                 every: int | None = None, n_records: int | None = None) -> Run:
     """The mean-field dynamics by the overlap reduction: Euler steps of :func:`overlap_velocity`.
 
     ``a``, ``m``: (N_ref,) signs and initial overlaps (e.g. from :func:`overlap_init`); they stand
     for the symmetric measure with that (sign, overlap) law. Cost O(N_ref K^2) per step, any d.
     Records ``{"risk", "overlaps"}``; ``final`` is the :class:`Overlaps` at t_end.
+
+    With ``train_a`` the output weights are trained too: the measure stays symmetric, so a neuron
+    is still described by its (a, m), and its weight moves by da/dt = K(m) - E_{w' ~ mu}[a' K(w .
+    w')], the exact mean-field value of :func:`sphere_flow`'s; ``a`` is then recorded as well.
 
     Example:
       >>> import jax, mfutils as mf
@@ -339,10 +376,10 @@ def overlap_flow(a, m, problem: Problem, *, dt: float, t_end: float, every: int 
     a, m, _, _ = _check_overlaps(a, m, problem)
     dt = _checks.positive("dt", dt)
     n_steps, every = _checks.schedule(t_end, dt, every, n_records)
-    run = simulate(_overlaps_step, _overlaps_observe, m,
-                   _Args(problem, jnp.asarray(dt, m.dtype), a), n_steps=n_steps, every=every,
-                   time_per_step=dt)
-    return run._replace(final=Overlaps(a, run.final))
+    step, observe = ((_trained_overlaps_step, _trained_overlaps_observe) if train_a
+                     else (_overlaps_step, _overlaps_observe))
+    return simulate(step, observe, Overlaps(a, m), _Args(problem, jnp.asarray(dt, m.dtype)),
+                    n_steps=n_steps, every=every, time_per_step=dt)
 
 
 def _mf_distance(params, a_ref, m_ref, problem):
@@ -377,15 +414,18 @@ def _each_network(fn, p):
     return fn(p) if p.a.ndim == 1 else jax.lax.map(fn, p)
 
 
-def _gap_step(state, k, xi, args):
-    p, m = state
-    return (_each_network(lambda q: _sphere_step(q, args.dt, args.problem), p),
-            _overlap_step(args.a_ref, m, args.dt, args.problem))
+def _gap_step(state, k, xi, args, train_a=False):
+    p, ref = state
+    return (_each_network(lambda q: _sphere_step(q, args.dt, args.problem, train_a), p),
+            _overlap_step(ref, args.dt, args.problem, train_a))
+
+
+_trained_gap_step = partial(_gap_step, train_a=True)
 
 
 def _gap_observe(state, args):
-    p, m = state
-    link, d, a_ref = args.problem.sigma, args.problem.d, args.a_ref
+    p, (a_ref, m) = state
+    link, d = args.problem.sigma, args.problem.d
     moments = _moments(a_ref, m, len(link.coeffs) - 1, len(link.coeffs) - 1)
     own = jax.vmap(jax.grad(lambda mi, ai: _reduced_velocity(ai, mi, moments, link, d)))
     rate = jnp.max(own(jnp.clip(m, -1 + 1e-6, 1 - 1e-6), a_ref))  # d v_i / d m_i, mu held fixed
@@ -395,17 +435,19 @@ def _gap_observe(state, args):
 
 
 def mf_gap_flow(params: Params, a_ref, m_ref, problem: Problem, *, dt: float, t_end: float,
-                every: int | None = None, n_records: int | None = None) -> Run:
+                train_a: bool = False, every: int | None = None,
+                n_records: int | None = None) -> Run:
     """Run N particles (:func:`sphere_flow`) and the mean-field overlaps (:func:`overlap_flow`)
     side by side. Records ``gap`` = ``||f_N - f_MF||^2`` (:func:`mf_distance`), ``risk`` and
     ``risk_mf`` (the particles' and the mean-field risks) and ``rate``: max_i d(dm_i/dt)/dm_i
     along the mean-field overlaps (the rate at which a particle's own overlap amplifies a
-    perturbation). ``final`` is (particles, overlaps m).
+    perturbation). ``final`` is (particles, reference :class:`Overlaps`). With ``train_a`` the
+    output weights of both are trained (:func:`sphere_flow`, :func:`overlap_flow`).
 
     ``params`` may hold S networks stacked on a leading axis (``sphere_init(..., seeds=S)``):
     they move one after another in one compiled loop next to one reference, ``gap`` and
     ``risk`` are recorded as (S, records) and the final particles keep the seed axis, while
-    ``risk_mf``, ``rate`` and the final overlaps, of the shared reference, do not.
+    ``risk_mf``, ``rate`` and the final reference do not.
 
     Use float64 (``jax.enable_x64``) for the gap of one network at large N: it is a difference
     of O(1) terms of size O(1/N). In float32 it keeps about three digits at N = 512.
@@ -428,9 +470,9 @@ def mf_gap_flow(params: Params, a_ref, m_ref, problem: Problem, *, dt: float, t_
     a_ref, m_ref, _, _ = _check_overlaps(a_ref, m_ref, problem)
     dt = _checks.positive("dt", dt)
     n_steps, every = _checks.schedule(t_end, dt, every, n_records)
-    run = simulate(_gap_step, _gap_observe, (params, m_ref),
-                   _Args(problem, jnp.asarray(dt, m_ref.dtype), a_ref), n_steps=n_steps,
-                   every=every, time_per_step=dt)
+    run = simulate(_trained_gap_step if train_a else _gap_step, _gap_observe,
+                   (params, Overlaps(a_ref, m_ref)), _Args(problem, jnp.asarray(dt, m_ref.dtype)),
+                   n_steps=n_steps, every=every, time_per_step=dt)
     if seeds is None:
         return run
     return run._replace(records={k: v.T if k in ("gap", "risk") else v

@@ -50,6 +50,43 @@ def test_overlap_reduction_matches_many_particles(link, signs):
         assert 0 < float(mf.mf_distance(p, p.a, m, problem)) < 2e-3
 
 
+def test_trained_output_weights_follow_the_risk_gradient():
+    """With train_a a particle's weight moves by -N dR/da_i (the mean-field time scale), from
+    the same positions as its direction, which still moves as with a fixed a."""
+    with jax.enable_x64(True):
+        problem = mf.sphere_problem(mf.hermite_series([0, 0.5, 0, 0.8]), 8)
+        p = mf.sphere_init(jax.random.key(6), 32, 8, signs="random")
+        grad_a = jax.grad(lambda a: mf.population_risk(p._replace(a=a), problem))(p.a)
+        dt = 1e-3
+        step = mf.sphere_flow(p, problem, dt=dt, t_end=dt, train_a=True, n_records=1)
+        fixed = mf.sphere_flow(p, problem, dt=dt, t_end=dt, n_records=1)
+        np.testing.assert_allclose((step.final.a - p.a) / dt, -32 * grad_a, rtol=1e-9)
+        np.testing.assert_allclose(step.final.w, fixed.final.w, rtol=1e-12)
+        np.testing.assert_allclose(step.records["a"][-1], step.final.a)
+
+
+@pytest.mark.parametrize("link, signs", [(mf.hermite(4), "plus"), (mf.hermite(3), "random")])
+def test_trained_reduction_follows_many_particles(link, signs):
+    """The reduction with trained weights against 2048 particles in d = 12 over a horizon
+    where they learn: risks and mean weights agree to the O(N^-1/2) of the sample."""
+    with jax.enable_x64(True):
+        problem = mf.sphere_problem(link, 12)
+        p = mf.sphere_init(jax.random.key(1), 2048, 12, signs=signs)
+        parts = mf.sphere_flow(p, problem, dt=0.1, t_end=10.0, train_a=True, n_records=5)
+        red = mf.overlap_flow(p.a, p.w[:, 0], problem, dt=0.1, t_end=10.0, train_a=True,
+                              n_records=5)
+        risk = np.asarray(parts.records["risk"])
+        assert risk[-1] < 0.5 * risk[0]   # the horizon covers the learning
+        np.testing.assert_allclose(red.records["risk"], risk, atol=0.02)
+        np.testing.assert_allclose(np.mean(red.records["a"], axis=1),
+                                   np.mean(parts.records["a"], axis=1), atol=0.02)
+        gap = mf.mf_gap_flow(p, p.a, p.w[:, 0], problem, dt=0.1, t_end=10.0, train_a=True,
+                             n_records=5)
+        np.testing.assert_allclose(gap.records["risk"], risk, rtol=1e-10)
+        np.testing.assert_allclose(gap.records["risk_mf"], red.records["risk"], rtol=1e-10)
+        assert float(np.max(gap.records["gap"])) < 0.02
+
+
 def test_flows_stay_on_the_sphere_and_descend(x64):
     link = mf.hermite_series([0, 0, 0.6, 0, 0.8])
     problem = mf.sphere_problem(link, 8)
@@ -90,7 +127,7 @@ def test_gap_flow_runs_seeds_as_one_network_each():
         assert nets.w.shape == (3, 64, 8) and np.allclose(np.linalg.norm(nets.w, axis=-1), 1)
         a_ref, m_ref = mf.overlap_init(jax.random.key(5), 2048, 8)
         batch = mf.mf_gap_flow(nets, a_ref, m_ref, problem, dt=0.1, t_end=2.0, every=5)
-        assert batch.records["gap"].shape == (3, 5) and batch.final[1].shape == (2048,)
+        assert batch.records["gap"].shape == (3, 5) and batch.final[1].m.shape == (2048,)
         for s in range(3):
             one = mf.mf_gap_flow(mf.Params(nets.a[s], nets.w[s]), a_ref, m_ref, problem,
                                  dt=0.1, t_end=2.0, every=5)
