@@ -38,11 +38,17 @@ def _finite_1d(x, y, se):
         raise ValueError("a fit with intervals needs at least 3 points")
     if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
         raise ValueError("x and y must be finite")
-    if se is not None:
-        se = np.asarray(se, float)
-        if se.shape != y.shape or not np.all(np.isfinite(se) & (se > 0)):
-            raise ValueError(f"se must hold one finite, positive standard error per point, got {se}")
-    return x, y, se
+    return x, y, _standard_errors(se, y)
+
+
+def _standard_errors(se, y):
+    """None, or one finite, positive standard error per point of y, as a float array."""
+    if se is None:
+        return None
+    se = np.asarray(se, float)
+    if se.shape != y.shape or not np.all(np.isfinite(se) & (se > 0)):
+        raise ValueError(f"se must hold one finite, positive standard error per point, got {se}")
+    return se
 
 
 def _wls(x, y, se, level, loglog):
@@ -145,13 +151,8 @@ def scaling_fit(y, se=None, level: float = 0.95, **x) -> ScalingFit:
     if not (np.all(np.isfinite(values)) and np.all(values > 0)):
         raise ValueError("a scaling fit needs finite, positive y and variables")
     ly = np.log(y)
-    if se is None:
-        w = np.ones(n)
-    else:
-        se = np.asarray(se, float)
-        if se.shape != y.shape or not np.all(np.isfinite(se) & (se > 0)):
-            raise ValueError(f"se must hold one finite, positive standard error per point, got {se}")
-        w = (y / se) ** 2
+    se = _standard_errors(se, y)
+    w = np.ones(n) if se is None else (y / se) ** 2
     design = np.column_stack([np.ones(n), *(np.log(v) for v in cols.values())])
     normal = design.T @ (w[:, None] * design)
     if np.linalg.matrix_rank(normal) < k + 1:
