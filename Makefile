@@ -40,9 +40,11 @@ execute: $(STAMP)
 
 ## assignments: student notebooks and autograders from assignments/*.ipynb (otter-grader, no Docker);
 ## fails if a solution fails its own tests or a student version leaks a solution
+## (ASSIGNMENTS_FLAGS=--no-run-tests skips otter's own run of the tests, as the suite does before it
+## grades every solution with its autograder)
 ASSIGNMENTS_OUT ?= assignments/dist
 assignments: $(STAMP)
-	$(BIN)/python tools/assignments.py --out $(ASSIGNMENTS_OUT)
+	$(BIN)/python tools/assignments.py --out $(ASSIGNMENTS_OUT) $(ASSIGNMENTS_FLAGS)
 
 ## bench: the benchmarks in benchmarks/, each printing its figures: the velocity step (ns per pair,
 ## GFLOP/s against the machine's sgemm, memory against N), online SGD steps/s, and each notebook

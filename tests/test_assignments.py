@@ -32,10 +32,13 @@ def questions(master: pathlib.Path) -> list[tuple[str, bool]]:
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    """`make assignments` into a fresh folder: (output folder, completed process)."""
+    """`make assignments` into a fresh folder: (output folder, completed process). Otter's own run
+    of the tests against the solutions is skipped: `graded` runs every solution through its
+    autograder (public and hidden tests alike), and the last test of this module checks that a
+    failing solution stops the build when the tests do run."""
     out = tmp_path_factory.mktemp("assignments")
-    proc = subprocess.run(["make", "--no-print-directory", "assignments", f"ASSIGNMENTS_OUT={out}"],
-                          cwd=ROOT, capture_output=True, text=True)
+    proc = subprocess.run(["make", "--no-print-directory", "assignments", f"ASSIGNMENTS_OUT={out}",
+                           "ASSIGNMENTS_FLAGS=--no-run-tests"], cwd=ROOT, capture_output=True, text=True)
     return out, proc
 
 

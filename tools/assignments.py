@@ -1,13 +1,16 @@
 """Build the graded assignments: student notebooks and autograders from the otter-grader masters.
 
-    python tools/assignments.py [--out DIR] [--jobs J] [MASTER.ipynb ...]     (``make assignments``)
+    python tools/assignments.py [--out DIR] [--jobs J] [--no-run-tests] [MASTER.ipynb ...]
+                                                                         (``make assignments``)
 
 For each master ``assignments/<name>.ipynb`` (otter-grader's notebook format: questions, solutions,
 public and hidden tests), ``otter assign`` writes ``DIR/<name>/student/`` (solutions removed, public
 tests and ``grader.check`` cells in place) and ``DIR/<name>/autograder/`` (the solution notebook and
 ``<name>-autograder.zip``). ``otter assign`` runs every test against the solutions and fails if one
 fails; this script then checks that no solution line and no hidden test reached the student folder,
-and exits non-zero on any failure. No Docker is involved.
+and exits non-zero on any failure. No Docker is involved. ``--no-run-tests`` skips otter's run of
+the tests (for the test suite, which grades every solution with its autograder afterwards: the same
+tests, public and hidden, run once instead of twice).
 
 The autograder zip carries a wheel of ``mfutils`` and the book's pins of its dependencies, so that a
 course platform's grading image (Gradescope, or ``otter grade`` with Docker) can install them.
@@ -132,12 +135,14 @@ def build_support() -> None:
         "\n".join(pins + [f"/autograder/source/files/_support/{WHEEL}"]) + "\n")
 
 
-def build(master: pathlib.Path, out: pathlib.Path) -> list[str]:
-    """Run ``otter assign`` on one master into ``out/<name>``; return the problems found."""
+def build(master: pathlib.Path, out: pathlib.Path, run_tests: bool = True) -> list[str]:
+    """Run ``otter assign`` on one master into ``out/<name>`` (running the solutions' tests unless
+    ``run_tests`` is false); return the problems found."""
     dest = out / master.stem
     shutil.rmtree(dest, ignore_errors=True)
     otter = pathlib.Path(sys.executable).parent / "otter"
-    proc = subprocess.run([str(otter), "assign", "--no-pdfs", str(master), str(dest)],
+    flags = ["--no-pdfs"] + ([] if run_tests else ["--no-run-tests"])
+    proc = subprocess.run([str(otter), "assign", *flags, str(master), str(dest)],
                           cwd=master.parent, capture_output=True, text=True)
     if proc.returncode != 0:
         failure = [line for line in proc.stderr.splitlines() if "WARNING: Location" not in line]
@@ -171,6 +176,8 @@ def main(argv=None) -> int:
     parser.add_argument("masters", nargs="*", type=pathlib.Path)
     parser.add_argument("--out", type=pathlib.Path, default=MASTERS / "dist")
     parser.add_argument("--jobs", type=int, default=2, help="masters built at once (default 2)")
+    parser.add_argument("--no-run-tests", dest="run_tests", action="store_false",
+                        help="do not run the tests against the solutions (the suite grades them later)")
     args = parser.parse_args(argv)
     masters = [m.resolve() for m in args.masters] or sorted(MASTERS.glob("*.ipynb"))
     if not masters:
@@ -183,7 +190,7 @@ def main(argv=None) -> int:
 
     def timed(master):
         start = time.perf_counter()
-        return build(master, args.out.resolve()), time.perf_counter() - start
+        return build(master, args.out.resolve(), args.run_tests), time.perf_counter() - start
 
     with concurrent.futures.ThreadPoolExecutor(args.jobs) as pool:  # each build is a subprocess
         for master, (problems, seconds) in zip(masters, pool.map(timed, masters)):
