@@ -56,18 +56,20 @@ def grade(autograder: pathlib.Path, notebook: pathlib.Path,
 
 @pytest.fixture(scope="module")
 def graded(built, tmp_path_factory):
-    """Scores of the blank student notebook and of the solution notebook of every assignment."""
+    """Scores of the blank student notebook and of the solution notebook of every assignment.
+    The solutions go first: the blank notebooks, which run the same code up to each missing
+    answer, then find its compiled programs in JAX's persistent cache."""
     out, proc = built
     assert proc.returncode == 0, proc.stdout + proc.stderr
     work = tmp_path_factory.mktemp("graded")
     jobs = {}
     with concurrent.futures.ThreadPoolExecutor(2) as pool:
-        for master in MASTERS:
-            dist = out / master.stem
-            zip_ = dist / "autograder" / f"{master.stem}-autograder.zip"
-            for kind, nb in (("blank", dist / "student" / master.name),
-                             ("solution", dist / "autograder" / master.name)):
-                jobs[master.stem, kind] = pool.submit(grade, zip_, nb, work / master.stem / kind)
+        for kind, folder in (("solution", "autograder"), ("blank", "student")):
+            for master in MASTERS:
+                dist = out / master.stem
+                zip_ = dist / "autograder" / f"{master.stem}-autograder.zip"
+                jobs[master.stem, kind] = pool.submit(grade, zip_, dist / folder / master.name,
+                                                      work / master.stem / kind)
         return {key: job.result() for key, job in jobs.items()}
 
 
