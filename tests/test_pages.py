@@ -142,6 +142,7 @@ def loads_typesets_and_shows_its_images(v):
     assert "\\(" not in text and "\\[" not in text and "$$" not in text, "raw TeX on the page"
     if page.locator(".math").count():
         assert page.locator("mjx-container").count() >= page.locator(".math").count()
+        assert page.locator("mjx-merror").count() == 0, "MathJax reported a TeX error"
     broken = page.evaluate("[...document.images].filter(i => !(i.complete && i.naturalWidth > 0))"
                            ".map(i => i.src)")
     assert not broken, f"images that did not load: {broken}"
