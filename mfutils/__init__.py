@@ -5,7 +5,7 @@ f_N(x) = (1/N) sum_i a_i sigma(w_i . x), the risk R(mu), the first variation V_m
 particle gradient flow d theta_i/dt = -grad V_{mu^N}(theta_i). Every runner is a step and an
 observable on one time loop (:mod:`mfutils.loop`) and returns a :class:`Run`.
 """
-from . import datasets
+from . import _memory, datasets
 from .activations import Activation, erf, hermite, hermite_basis, hermite_series, relu, tanh
 from .chaos import (Coupled, gronwall_bound, interaction, interaction_jacobian, squared_distance,
                     synchronous_coupling, velocity_jacobian)
@@ -31,6 +31,8 @@ from .stats import (Estimate, Fit, ScalingFit, knn_entropy, line_fit, mean_inter
 from .testbed import erf_testbed
 
 __version__ = "0.2.0"
+
+_memory.release_after_compiling()
 
 __all__ = [
     "Activation", "erf", "tanh", "relu", "hermite", "hermite_series", "hermite_basis",
