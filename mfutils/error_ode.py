@@ -19,10 +19,13 @@ v_mu(w) = mdot / (1 - m^2) (theta - m w) with mdot its :func:`~mfutils.overlap_v
 and the reference measure cost O(N + N_ref) per step; the particles and the tangent map cost
 O(N^2 d). The reference overlaps move by the same sphere-consistent Euler map
 m <- (m + dt mdot) / sqrt(1 + dt^2 mdot^2 / (1 - m^2)), so that the three systems differ by the
-N-particle fluctuation only, not by their discretisations.
+N-particle fluctuation only, not by their discretisations. With trained output weights
+(``train_a``) a particle is (a_i, w_i), P and Q move the weights too (Q by the reduction's
+da/dt = K(m) - E_mu[a' K(w . w')], exact for symmetric measures), and the gap has a weight part.
 """
 from __future__ import annotations
 
+from functools import partial
 from typing import NamedTuple
 
 import jax
@@ -31,7 +34,7 @@ import jax.numpy as jnp
 from . import _checks
 from .loop import Run, simulate
 from .network import Params, Problem
-from .spherical import (_check_overlaps, _check_sphere, _mf_distance, _moments,
+from .spherical import (_check_overlaps, _check_sphere, _cross_kernel, _mf_distance, _moments,
                         _reduced_velocity, _sphere_step)
 
 __all__ = ["Twins", "tangent_gap_flow"]
@@ -39,12 +42,18 @@ __all__ = ["Twins", "tangent_gap_flow"]
 
 class Twins(NamedTuple):
     """The state of :func:`tangent_gap_flow`: particles ``w`` (N, d), their twins ``twin``
-    (N, d), the linearised gap ``delta`` (N, d) and the reference overlaps ``m_ref`` (N_ref,)."""
+    (N, d), the linearised gap ``delta`` (N, d) and the reference overlaps ``m_ref`` (N_ref,);
+    then the output weights of each: ``a`` and ``a_twin`` (N,), the linearised gap ``delta_a``
+    (N,) and ``a_ref`` (N_ref,), which move only with ``train_a``."""
 
     w: jax.Array
     twin: jax.Array
     delta: jax.Array
     m_ref: jax.Array
+    a: jax.Array
+    a_twin: jax.Array
+    delta_a: jax.Array
+    a_ref: jax.Array
 
 
 def _normalise(w):
@@ -72,42 +81,56 @@ def _reference_step(a_ref, m_ref, moments, dt, link, d):
 
 
 class _Args(NamedTuple):
-    """What a step reads: the problem, the Euler step, the particles' signs (N,) and the
-    reference's (N_ref,)."""
+    """What a step reads: the problem and the Euler step."""
 
     problem: Problem
     dt: jax.Array
-    signs: jax.Array
-    a_ref: jax.Array
 
 
-def _tangent_step(state, k, xi, args):
-    w, twin, delta, m_ref = state
+def _weight_rate(m, moments, link, d):
+    """da/dt = K(m) - E_{w' ~ mu}[a' K(w . w')] of a neuron of overlap m (trained weights)."""
+    return link.profile(m) - _cross_kernel(m, moments, link, d)
+
+
+def _tangent_step(state, k, xi, args, train_a=False):
+    s, dt = state, args.dt
     link, d, u = args.problem.sigma, args.problem.d, args.problem.teacher.w[0]
     deg = len(link.coeffs) - 1
-    moments = _moments(args.a_ref, m_ref, deg, deg)
+    moments = _moments(s.a_ref, s.m_ref, deg, deg)
 
-    def particle_map(w):  # P
-        return _sphere_step(Params(args.signs, w), args.dt, args.problem).w
+    def particle_map(p):  # P, on the weights too with train_a
+        return _sphere_step(p, dt, args.problem, train_a)
 
-    p_twin, carried = jax.jvp(particle_map, (twin,), (delta,))   # P(wbar), DP(wbar) Delta
-    twin_next = _twin_step(twin, args.signs, moments, u, args.dt, link, d)
-    return Twins(particle_map(w), twin_next, p_twin - twin_next + carried,
-                 _reference_step(args.a_ref, m_ref, moments, args.dt, link, d))
+    twins = Params(s.a_twin, s.twin)
+    p_twin, carried = jax.jvp(particle_map, (twins,), (Params(s.delta_a, s.delta),))
+    particles = particle_map(Params(s.a, s.w))
+    twin_next = _twin_step(s.twin, s.a_twin, moments, u, dt, link, d)
+    m_ref = _reference_step(s.a_ref, s.m_ref, moments, dt, link, d)
+    a_twin, a_ref = s.a_twin, s.a_ref
+    if train_a:   # the twins' and the reference's weights by the reduction, from the same state
+        a_twin = a_twin + dt * _weight_rate(s.twin @ u, moments, link, d)
+        a_ref = a_ref + dt * _weight_rate(s.m_ref, moments, link, d)
+    return Twins(particles.w, twin_next, p_twin.w - twin_next + carried.w, m_ref,
+                 particles.a, a_twin, p_twin.a - a_twin + carried.a, a_ref)
 
 
 def _tangent_observe(state, args):
-    w, twin, delta, m_ref = state
-    a = args.signs
+    s = state
 
-    def gap(w):  # ||f_N - f_MF||^2 of N particles against the reference
-        return _mf_distance(Params(a, w), args.a_ref, m_ref, args.problem)
-    return {"gap": gap(w), "gap_linear": gap(_normalise(twin + delta)), "gap_twins": gap(twin),
-            "distance": jnp.sum((w - twin) ** 2, axis=1), "distance_linear": jnp.sum(delta**2, axis=1)}
+    def gap(a, w):  # ||f_N - f_MF||^2 of N particles against the reference
+        return _mf_distance(Params(a, w), s.a_ref, s.m_ref, args.problem)
+    return {"gap": gap(s.a, s.w), "gap_linear": gap(s.a_twin + s.delta_a,
+                                                      _normalise(s.twin + s.delta)),
+            "gap_twins": gap(s.a_twin, s.twin),
+            "distance": jnp.sum((s.w - s.twin) ** 2, axis=1) + (s.a - s.a_twin) ** 2,
+            "distance_linear": jnp.sum(s.delta**2, axis=1) + s.delta_a**2}
+
+
+_trained_tangent_step = partial(_tangent_step, train_a=True)
 
 
 def tangent_gap_flow(params: Params, a_ref, m_ref, problem: Problem, *, dt: float,
-                     t_end: float, gap0=None, every: int | None = None,
+                     t_end: float, gap0=None, train_a: bool = False, every: int | None = None,
                      n_records: int | None = None) -> Run:
     """Particles, their mean-field twins and the linearised gap, side by side.
 
@@ -121,6 +144,9 @@ def tangent_gap_flow(params: Params, a_ref, m_ref, problem: Problem, *, dt: floa
       gap0: the particles' initial displacement from the twins, (N, d) (default 0), of which
         the part tangent to the sphere is kept: the particles start at normalise(w + gap0) and
         the linearised gap at gap0.
+      train_a: train the output weights too (as in :func:`sphere_flow`): the particles' by
+        their gradient flow, the twins' and the reference's by the reduction's
+        da/dt = K(m) - E_mu[a' K(w . w')]; the gap then has a weight part, linearised with the rest.
       every, n_records: the record interval, as in :func:`particle_flow`.
 
     Returns:
@@ -128,8 +154,8 @@ def tangent_gap_flow(params: Params, a_ref, m_ref, problem: Problem, *, dt: floa
       ``gap_linear`` and ``gap_twins``, the squared distance ``||f - f_MF||^2`` of the
       particles, of the twins moved by the linearised gap (normalise(wbar + Delta)) and of the
       twins alone, and ``distance`` and ``distance_linear``, each particle's squared gap
-      ``|w_i - wbar_i|^2`` measured and linearised, (N,) per record. Use float64: the gaps in
-      function space are O(1/N) differences of O(1) terms.
+      ``|w_i - wbar_i|^2 + (a_i - abar_i)^2`` measured and linearised, (N,) per record. Use
+      float64: the gaps in function space are O(1/N) differences of O(1) terms.
 
     Raises:
       ValueError: for rows off the sphere, mismatched shapes, a problem not of
@@ -154,7 +180,9 @@ def tangent_gap_flow(params: Params, a_ref, m_ref, problem: Problem, *, dt: floa
         raise ValueError(f"gap0 must have the particles' shape {w.shape}, got {delta.shape}")
     _checks.finite("gap0", delta)
     delta = delta - jnp.sum(delta * w, axis=1, keepdims=True) * w   # tangent at the twins
-    state = Twins(_normalise(w + delta), w, delta, m_ref.astype(w.dtype))
-    args = _Args(problem, jnp.asarray(dt, w.dtype), params.a, a_ref.astype(w.dtype))
-    return simulate(_tangent_step, _tangent_observe, state, args, n_steps=n_steps, every=every,
+    a = params.a.astype(w.dtype)
+    state = Twins(_normalise(w + delta), w, delta, m_ref.astype(w.dtype), a, a, jnp.zeros_like(a),
+                  a_ref.astype(w.dtype))
+    return simulate(_trained_tangent_step if train_a else _tangent_step, _tangent_observe, state,
+                    _Args(problem, jnp.asarray(dt, w.dtype)), n_steps=n_steps, every=every,
                     time_per_step=dt)
