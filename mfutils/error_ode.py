@@ -34,8 +34,8 @@ import jax.numpy as jnp
 from . import _checks
 from .loop import Run, simulate
 from .network import Params, Problem
-from .spherical import (_check_overlaps, _check_sphere, _cross_kernel, _mf_distance, _moments,
-                        _reduced_velocity, _sphere_step)
+from .spherical import (_check_overlaps, _check_sphere, _mf_distance, _moments, _reduced_velocity,
+                        _sphere_step, _weight_rate)
 
 __all__ = ["Twins", "tangent_gap_flow"]
 
@@ -85,11 +85,6 @@ class _Args(NamedTuple):
 
     problem: Problem
     dt: jax.Array
-
-
-def _weight_rate(m, moments, link, d):
-    """da/dt = K(m) - E_{w' ~ mu}[a' K(w . w')] of a neuron of overlap m (trained weights)."""
-    return link.profile(m) - _cross_kernel(m, moments, link, d)
 
 
 def _tangent_step(state, k, xi, args, train_a=False):

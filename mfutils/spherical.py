@@ -326,6 +326,11 @@ def overlap_velocity(a, m, problem: Problem):
     return _overlap_velocity(a, m, link, d)
 
 
+def _weight_rate(m, moments, link, d):
+    """da/dt = K(m) - E_{w' ~ mu}[a' K(w . w')] of a neuron of overlap m (trained weights)."""
+    return link.profile(m) - _cross_kernel(m, moments, link, d)
+
+
 def _overlap_step(ref, dt, problem, train_a=False):
     """Euler step of the reduced mean-field dynamics, overlaps kept in [-1, 1]; with ``train_a``
     each weight moves too, by da/dt = K(m) - E_{w' ~ mu}[a' K(w . w')]."""
@@ -335,8 +340,7 @@ def _overlap_step(ref, dt, problem, train_a=False):
     m = jnp.clip(ref.m + dt * _reduced_velocity(ref.a, ref.m, moments, link, d), -1.0, 1.0)
     if not train_a:
         return ref._replace(m=m)
-    return Overlaps(ref.a + dt * (link.profile(ref.m) - _cross_kernel(ref.m, moments, link, d)),
-                    m)
+    return Overlaps(ref.a + dt * _weight_rate(ref.m, moments, link, d), m)
 
 
 def _overlaps_step(ref, k, xi, args, train_a=False):
