@@ -14,7 +14,7 @@ from .classifier import (Classifier, classifier_accuracy, classifier_output, cla
 from .deep import (DeepParams, Sample, deep_flow, deep_network, deep_risk, init_deep,
                    layer_movement, top_singular_share)
 from .dynamics import online_sgd, particle_flow, ss_sgd
-from .error_ode import Twins, tangent_gap_flow
+from .error_ode import Twins, tangent_gap_flow, tangent_growth_rate
 from .fluctuations import influence_function, influence_variance, noise_variance
 from .langevin import free_energy, langevin_flow
 from .loop import DivergenceError, Run
@@ -53,6 +53,6 @@ __all__ = [
     "sgd_escape",
     "sphere_problem", "sphere_init", "sphere_velocity", "sphere_flow", "Overlaps", "overlap_init",
     "overlap_velocity", "overlap_risk", "overlap_flow", "mf_distance", "mf_gap_flow",
-    "Twins", "tangent_gap_flow",
+    "Twins", "tangent_gap_flow", "tangent_growth_rate",
     "panels", "width_axis", "COLORS", "SEQUENCE",
 ]

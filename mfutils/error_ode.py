@@ -37,7 +37,7 @@ from .network import Params, Problem
 from .spherical import (_check_overlaps, _check_sphere, _mf_distance, _moments, _reduced_velocity,
                         _sphere_step, _weight_rate)
 
-__all__ = ["Twins", "tangent_gap_flow"]
+__all__ = ["Twins", "tangent_gap_flow", "tangent_growth_rate"]
 
 
 class Twins(NamedTuple):
@@ -181,3 +181,67 @@ def tangent_gap_flow(params: Params, a_ref, m_ref, problem: Problem, *, dt: floa
     return simulate(_trained_tangent_step if train_a else _tangent_step, _tangent_observe, state,
                     _Args(problem, jnp.asarray(dt, w.dtype)), n_steps=n_steps, every=every,
                     time_per_step=dt)
+
+
+@partial(jax.jit, static_argnames=("train_a", "n_iter", "n_average"))
+def _growth_rate(params, problem, dt, key, train_a, n_iter, n_average):
+    def tangent_map(v):   # DP(params) v, normalised; and log |DP v|
+        v = jax.jvp(lambda q: _sphere_step(q, dt, problem, train_a), (params,), (v,))[1]
+        norm = jnp.sqrt(sum(jnp.sum(x**2) for x in jax.tree.leaves(v)))
+        return jax.tree.map(lambda x: x / norm, v), jnp.log(norm)
+
+    ka, kw = jax.random.split(key)
+    v = Params(jax.random.normal(ka, params.a.shape, params.w.dtype) if train_a
+               else jnp.zeros_like(params.a), jax.random.normal(kw, params.w.shape, params.w.dtype))
+    v, _ = jax.lax.scan(lambda v, _: tangent_map(v), v, None, length=n_iter - n_average)
+    _, logs = jax.lax.scan(lambda v, _: tangent_map(v), v, None, length=n_average)
+    return jnp.mean(logs) / dt
+
+
+def tangent_growth_rate(params: Params, problem: Problem, *, dt: float, train_a: bool = False,
+                        n_iter: int = 400, n_average: int = 150, key=None) -> float:
+    """The top growth rate of the linearised N-particle flow at a configuration.
+
+    Power iteration of the tangent map DP(params) of one Euler step of the spherical particle
+    flow (as in :func:`sphere_flow`; with ``train_a`` the output weights are part of the state
+    and of the tangent vectors): the rate (1/dt) log rho(DP), rho the spectral radius. As
+    dt -> 0 it tends to the largest real part among the eigenvalues of the velocity's Jacobian
+    (the step must be small enough not to amplify the fast decaying directions, dt |lambda| < 2).
+    A gap carried by the linearised flow frozen at ``params`` grows like exp(rate * t): the
+    quantity whose integral along a path the geometric condition of chapter 6 bounds.
+
+    Args:
+      params: N spherical particles, a (N,), w (N, d) unit rows.
+      problem: a :func:`sphere_problem`.
+      dt: the Euler step of the map.
+      train_a: the weights move and are perturbed too.
+      n_iter: power iterations in all; the rate is the mean log growth over the last
+        ``n_average`` of them (the first ones forget the random start).
+      key: the random start (default ``jax.random.key(0)``).
+
+    Returns:
+      the rate, a float (per unit time; <= 0 where no direction grows).
+
+    Raises:
+      ValueError: for rows off the sphere or non-finite particles, a problem not of
+        :func:`sphere_problem`'s form, a non-positive step, or ``n_average`` not in 1..n_iter.
+
+    Example:
+      >>> import jax, mfutils as mf
+      >>> problem = mf.sphere_problem(mf.hermite(2), d=8)
+      >>> p = mf.sphere_init(jax.random.key(0), 64, 8)
+      >>> rate = mf.tangent_growth_rate(p, problem, dt=0.05)
+      >>> bool(rate > 0)     # at the uninformed start the learners' overlaps grow
+      True
+    """
+    _check_sphere(params, problem)
+    dt = _checks.positive("dt", dt)
+    n_iter = _checks.count("n_iter", n_iter)
+    n_average = _checks.count("n_average", n_average)
+    if n_average > n_iter:
+        raise ValueError(f"n_average = {n_average} must not exceed n_iter = {n_iter}")
+    key = jax.random.key(0) if key is None else key
+    w = jnp.asarray(params.w)
+    p = Params(jnp.asarray(params.a, w.dtype), w)
+    return float(_growth_rate(p, problem, jnp.asarray(dt, w.dtype), key, train_a, n_iter,
+                              n_average))

@@ -124,3 +124,45 @@ def test_overlaps_at_the_poles_stay_finite(x64):
     assert np.all(np.isfinite(np.asarray(run.records["gap"])))
     np.testing.assert_array_equal(np.abs(run.final.m_ref[:2]), 1.0)
 
+
+
+@pytest.mark.parametrize("train_a", [False, True])
+def test_growth_rate_is_the_spectral_radius_of_one_step(train_a):
+    """The power iteration's rate is (1/dt) log of the spectral radius of the one-step map's
+    Jacobian, here taken by central differences of sphere_flow itself, column by column
+    (in float64, which the differences need)."""
+    with jax.enable_x64(True):
+        _check_growth_rate(train_a)
+
+
+def _check_growth_rate(train_a):
+    problem, p, _, _ = _setup(n=8, d=5)
+    p = mf.sphere_flow(p, problem, dt=0.1, t_end=1.0, train_a=train_a, n_records=1).final
+    dt, eps, n, d = 0.05, 1e-6, 8, 5
+
+    def step(x):
+        q = mf.sphere_flow(mf.Params(x[:n], x[n:].reshape(n, d)), problem, dt=dt, t_end=dt,
+                           train_a=train_a, n_records=1).final
+        return np.concatenate([q.a, np.ravel(q.w)])
+
+    x = np.concatenate([p.a, np.ravel(p.w)])
+    jacobian = np.stack([(step(x + eps * e) - step(x - eps * e)) / (2 * eps)
+                         for e in np.eye(x.size)], axis=1)
+    if not train_a:
+        jacobian = jacobian[n:, n:]            # the weights are not part of the state
+    expected = np.log(np.abs(np.linalg.eigvals(jacobian)).max()) / dt
+    rate = mf.tangent_growth_rate(p, problem, dt=dt, train_a=train_a, n_iter=2000, n_average=500)
+    assert abs(expected) > 0.1                                   # not trivially zero
+    np.testing.assert_allclose(rate, expected, rtol=1e-3)
+
+
+def test_growth_rate_refuses_bad_inputs():
+    problem, p, _, _ = _setup()
+    with pytest.raises(ValueError, match="unit"):
+        mf.tangent_growth_rate(p._replace(w=2 * p.w), problem, dt=0.1)
+    with pytest.raises(ValueError, match="dt"):
+        mf.tangent_growth_rate(p, problem, dt=0.0)
+    with pytest.raises(ValueError, match="n_average"):
+        mf.tangent_growth_rate(p, problem, dt=0.1, n_iter=10, n_average=20)
+    with pytest.raises(ValueError, match="non-finite"):
+        mf.tangent_growth_rate(p._replace(a=p.a.at[0].set(jnp.inf)), problem, dt=0.1)
