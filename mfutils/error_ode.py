@@ -206,9 +206,10 @@ def tangent_growth_rate(params: Params, problem: Problem, *, dt: float, train_a:
     flow (as in :func:`sphere_flow`; with ``train_a`` the output weights are part of the state
     and of the tangent vectors): the rate (1/dt) log rho(DP), rho the spectral radius. As
     dt -> 0 it tends to the largest real part among the eigenvalues of the velocity's Jacobian
-    (the step must be small enough not to amplify the fast decaying directions, dt |lambda| < 2).
-    A gap carried by the linearised flow frozen at ``params`` grows like exp(rate * t): the
-    quantity whose integral along a path the geometric condition of chapter 6 bounds.
+    (the step must be small enough not to amplify the fast decaying directions: dt < 2 / (-lambda)
+    for each real eigenvalue lambda < 0). A gap carried by the linearised flow frozen at
+    ``params`` grows like exp(rate * t): the quantity whose integral along a path the geometric
+    condition of chapter 6 bounds.
 
     Args:
       params: N spherical particles, a (N,), w (N, d) unit rows.
