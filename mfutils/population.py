@@ -103,13 +103,26 @@ def first_variation(theta: Params, params: Params, problem: Problem, weights=Non
     return _first_variation(theta, params, problem, weights)
 
 
+_WHOLE_ROWS = 4096   # up to this many particles a block's row runs against all of them
+
+
+def _cols_per_block(n: int) -> int:
+    """Columns (particles) of a velocity block: all n up to 4096 particles; beyond, blocks of
+    1024, against 1024 rows, so that a block's few (rows, cols) temporaries stay in cache
+    (d = 50, N = 16384: 2.0-2.1 against 2.4-2.5 ns per pair with whole rows of 512 x N pairs;
+    d = 5: 0.9 against 1.1; benchmarks/velocity.py)."""
+    return n if n <= _WHOLE_ROWS else 1024
+
+
 def _rows_per_block(n: int, seeds: int = 1, d: int = 1) -> int:
     """Rows of a velocity block against n particles in R^d, for ``seeds`` networks batched
     together: a power of two between 8 and 512, about 2^21 pairs per block in all so the few
     (seeds, rows, n) temporaries stay in cache, or, from d = 16, where the two matrix products
     dominate and re-read the (n, d) weights once per block, about 2^25 (a block of 256 rows
-    against 10^5 particles: 5.7 against 10.3 ns per pair with 2^21, measured at d = 50 with
-    benchmarks/velocity.py)."""
+    against 4096 particles: measured at d = 50 with benchmarks/velocity.py). Beyond 4096
+    particles the columns come in blocks too (:func:`_cols_per_block`), against 1024 rows."""
+    if n > _WHOLE_ROWS:
+        return max(8, 1024 // seeds)
     pairs = 2**25 if d >= 16 else 2**21
     return int(min(512, max(8, 2 ** int(np.log2(max(1, pairs // (n * seeds)))))))
 
@@ -122,22 +135,40 @@ def _seeds_in_turn(n: int, d: int) -> bool:
     return n * n * d >= 2**15
 
 
-def _rows(rows):
-    return None if rows is None else _checks.count("rows", rows)
+def _block_size(value, name="rows"):
+    return None if value is None else _checks.count(name, value)
 
 
-def _field(theta: Params, params: Params, problem: Problem, weights, rows: int | None):
-    """-grad V_mu at the points theta (M rows), mu = sum_j omega_j delta_{theta_j}, in row blocks.
+def _field(theta: Params, params: Params, problem: Problem, weights, rows: int | None,
+           cols: int | None = None):
+    """-grad V_mu at the points theta (M rows), mu = sum_j omega_j delta_{theta_j}, in blocks.
 
     ``rows`` rows of theta at a time (default :func:`_rows_per_block`), so the memory is
-    O(rows N) whatever M; theta is padded to whole blocks by repeating its last row.
+    O(rows N) whatever M; theta is padded to whole blocks by repeating its last row. Each block
+    runs against the particles ``cols`` at a time (default :func:`_cols_per_block`), summing
+    the blocks' kernel sums; the particles are padded with weightless copies of the last one.
     """
     b, u = problem.teacher
     sig = problem.sigma
     c = params.a * weights
+    n, d = params.w.shape
+    cols = min(_cols_per_block(n) if cols is None else cols, n)
+    if cols < n:
+        pad = -n % cols
+        w = jnp.concatenate([params.w, jnp.broadcast_to(params.w[-1:], (pad, d))])
+        blocks = (w.reshape(-1, cols, d), jnp.pad(c, (0, pad)).reshape(-1, cols))
+
+    def sums(tw):   # the kernel sums against all particles, a block of columns at a time
+        if cols == n:
+            return sig.kernel_sums(tw, params.w, c)
+
+        def add(total, block):
+            return jax.tree.map(jnp.add, total, sig.kernel_sums(tw, *block)), None
+        zero = (jnp.zeros(tw.shape[:1], tw.dtype), jnp.zeros_like(tw))
+        return jax.lax.scan(add, zero, blocks)[0]
 
     def block(tw):
-        k, g = sig.kernel_sums(tw, params.w, c)
+        k, g = sums(tw)
         k_star, g_star = sig.kernel_sums(tw, u, b, problem.sigma_star)
         return k - k_star, g - g_star
 
@@ -153,42 +184,46 @@ def _field(theta: Params, params: Params, problem: Problem, weights, rows: int |
     return Params(-residual, -theta.a[:, None] * grad)
 
 
-def _own_velocity(params: Params, everyone: Params, problem: Problem, scaling: Scaling, rows):
+def _own_velocity(params: Params, everyone: Params, problem: Problem, scaling: Scaling, rows,
+                  cols=None):
     """-time_scale grad_{theta_i} R for the rows ``params`` of the network ``everyone``."""
     n = everyone.a.shape[-1]
     # -ts grad R = ts s (-grad V) in the measure of weights s: s^2 K a - s K* b = s (K (s a) - K* b)
     scale = time_scale(n, scaling) * output_scale(n, scaling)
     s = jnp.asarray(output_scale(n, scaling), params.a.dtype)
-    return jax.tree.map(lambda x: scale * x, _field(params, everyone, problem, s, rows))
+    return jax.tree.map(lambda x: scale * x, _field(params, everyone, problem, s, rows, cols))
 
 
-@partial(jax.jit, static_argnames=("scaling", "rows", "split_rows"))
+@partial(jax.jit, static_argnames=("scaling", "rows", "split_rows", "cols"))
 def _velocity(params: Params, problem: Problem, scaling: Scaling, rows: int | None,
-              split_rows: bool = False) -> Params:
+              split_rows: bool = False, cols: int | None = None) -> Params:
     devices = jax.devices()
     if not split_rows or len(devices) < 2:
-        return _own_velocity(params, params, problem, scaling, rows)
+        return _own_velocity(params, params, problem, scaling, rows, cols)
     # each device: its rows against all particles, gathered from every device (explicitly)
     mesh = jax.sharding.Mesh(np.array(devices), ("rows",))
     spec, whole = jax.sharding.PartitionSpec("rows"), jax.sharding.PartitionSpec()
 
     def local(mine, problem):
         everyone = jax.lax.all_gather(mine, "rows", tiled=True)
-        return _own_velocity(mine, everyone, problem, scaling, rows)
+        return _own_velocity(mine, everyone, problem, scaling, rows, cols)
 
     return jax.shard_map(local, mesh=mesh, in_specs=(spec, whole), out_specs=spec)(params, problem)
 
 
 def velocity(params: Params, problem: Problem, scaling: Scaling = "mean-field", *,
-             rows: int | None = None, split_rows: bool = False) -> Params:
+             rows: int | None = None, cols: int | None = None,
+             split_rows: bool = False) -> Params:
     """The particle velocity -time_scale(N) grad_{theta_i} R, as Params of the same shapes.
 
     Mean-field scaling: -N grad_{theta_i} R = -grad V_{mu^N}(theta_i), the particle gradient flow.
     NTK scaling: -grad_{theta_i} R, plain gradient flow on the 1/sqrt(N) network.
 
     The gradient of the kernel sums is analytic (:meth:`~mfutils.Activation.kernel_sums`) and rows are
-    processed ``rows`` at a time (default: 2^21 to 2^25 pairs per block), so no (N, N) array is
-    stored: a step costs O(N^2 d) time and O(rows N) memory. Differentiable, as a JAX function.
+    processed ``rows`` at a time (default: 2^21 to 2^25 pairs per block), against the particles
+    ``cols`` at a time (default: all of them up to N = 4096, else blocks of 1024 x 1024 pairs),
+    so no (N, N) array is stored: a step costs O(N^2 d) time and O(N d + rows cols) memory.
+    Differentiable, as a JAX function.
     With ``split_rows=True`` and several devices, each device computes the velocity of N / D
     rows after an all-gather of the particles (N must be a multiple of the D devices; the result
     is the same).
@@ -202,7 +237,7 @@ def velocity(params: Params, problem: Problem, scaling: Scaling = "mean-field", 
     """
     if split_rows:
         _check_split(params.a.shape[-1])
-    return _velocity(params, problem, scaling, _rows(rows), split_rows)
+    return _velocity(params, problem, scaling, _block_size(rows), split_rows, _block_size(cols, "cols"))
 
 
 def _check_split(n: int) -> None:
@@ -211,20 +246,20 @@ def _check_split(n: int) -> None:
         raise ValueError(f"split_rows needs N a multiple of the {devices} devices, got N = {n}")
 
 
-@partial(jax.jit, static_argnames="rows")
-def _velocity_field(theta: Params, params: Params, problem: Problem, weights, rows):
+@partial(jax.jit, static_argnames=("rows", "cols"))
+def _velocity_field(theta: Params, params: Params, problem: Problem, weights, rows, cols):
     weights = 1.0 / params.a.shape[-1] if weights is None else weights
-    return _field(theta, params, problem, jnp.asarray(weights, params.a.dtype), rows)
+    return _field(theta, params, problem, jnp.asarray(weights, params.a.dtype), rows, cols)
 
 
 def velocity_field(theta: Params, params: Params, problem: Problem, weights=None, *,
-                   rows: int | None = None) -> Params:
+                   rows: int | None = None, cols: int | None = None) -> Params:
     """The mean-field velocity field v_mu(theta) = -grad V_mu(theta) at arbitrary points theta
     (a (M,), w (M, d)), mu the measure of ``params`` (weights as in :func:`first_variation`).
 
     At the particles themselves, with the default weights, it is :func:`velocity`; with other
     weights every particle moves in the field of the weighted measure, whatever its own weight.
-    Computed in blocks of ``rows`` points, as :func:`velocity`.
+    Computed in blocks of ``rows`` points against ``cols`` particles, as :func:`velocity`.
 
     Example:
       >>> import jax, numpy as np, mfutils as mf
@@ -235,4 +270,4 @@ def velocity_field(theta: Params, params: Params, problem: Problem, weights=None
       True
     """
     _on_sphere(problem, params, theta)
-    return _velocity_field(theta, params, problem, weights, _rows(rows))
+    return _velocity_field(theta, params, problem, weights, _block_size(rows), _block_size(cols, "cols"))

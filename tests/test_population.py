@@ -128,14 +128,15 @@ def _problems(rng, dtype):
 def test_tiled_velocity_is_the_gradient_of_the_risk(rng, x64):
     """The analytic, row-blocked velocity is -time_scale grad R by autodiff of the full N x N
     kernel sums (the definition), for erf, ReLU and Hermite units, both scalings, any block size
-    (37 rows in blocks of 8 pads the last), to rounding."""
+    (37 rows in blocks of 8 pads the last; 37 particles in blocks of 5 or 36 columns pad theirs
+    with weightless copies), to rounding."""
     tol = 2e-5 if x64 == jnp.float32 else 1e-12
     for problem, params in _problems(rng, x64):
         for scaling in ("mean-field", "ntk"):
             grad = jax.grad(_risk)(params, problem, scaling)
             exact = jax.tree.map(lambda g, s=scaling: -mf.time_scale(37, s) * g, grad)
-            for rows in (None, 8, 64):
-                v = mf.velocity(params, problem, scaling, rows=rows)
+            for rows, cols in ((None, None), (8, None), (64, None), (8, 5), (None, 36)):
+                v = mf.velocity(params, problem, scaling, rows=rows, cols=cols)
                 for got, want in zip(v, exact):
                     assert got.dtype == x64
                     np.testing.assert_allclose(got, want, rtol=tol, atol=tol * np.abs(want).max())
@@ -153,8 +154,8 @@ def test_velocity_field_and_its_jacobian_are_those_of_the_first_variation(rng, x
             return mf.first_variation(th, params, problem, weights).sum()
 
         exact = jax.tree.map(jnp.negative, jax.grad(potential)(theta))
-        for rows in (None, 2):
-            got = mf.velocity_field(theta, params, problem, weights, rows=rows)
+        for rows, cols in ((None, None), (2, None), (2, 8)):
+            got = mf.velocity_field(theta, params, problem, weights, rows=rows, cols=cols)
             for g, e in zip(got, exact):
                 np.testing.assert_allclose(g, e, rtol=tol, atol=tol * np.abs(e).max())
         if problem.sigma == mf.erf:
@@ -164,6 +165,13 @@ def test_velocity_field_and_its_jacobian_are_those_of_the_first_variation(rng, x
             for i in range(5):
                 np.testing.assert_allclose(jac[i], -hess(flat[i]), rtol=20 * tol,
                                            atol=20 * tol * np.abs(jac[i]).max())
+            # JAX's derivative through blocks of 8 columns: the same Jacobian, along ones
+            ones = jax.tree.map(jnp.ones_like, theta)
+            moved = jax.jvp(lambda th, p=params, pr=problem: mf.velocity_field(
+                th, p, pr, weights, cols=8), (theta,), (ones,))[1]
+            got = jnp.concatenate([moved.a[:, None], moved.w], axis=1)
+            want = jac @ jnp.ones(flat.shape[1], x64)
+            np.testing.assert_allclose(got, want, rtol=20 * tol, atol=20 * tol * np.abs(want).max())
 
 
 @pytest.mark.parametrize("call, match", [
