@@ -208,8 +208,9 @@ def tangent_growth_rate(params: Params, problem: Problem, *, dt: float, train_a:
     dt -> 0 it tends to the largest real part among the eigenvalues of the velocity's Jacobian
     (the step must be small enough not to amplify the fast decaying directions: dt < 2 / (-lambda)
     for each real eigenvalue lambda < 0). A gap carried by the linearised flow frozen at
-    ``params`` grows like exp(rate * t): the quantity whose integral along a path the geometric
-    condition of chapter 6 bounds.
+    ``params`` grows like exp(rate * t). The rate is a lower bound for the largest eigenvalue of
+    the Jacobian's symmetric part, whose integral along a path the geometric condition of
+    chapter 6 bounds.
 
     Args:
       params: N spherical particles, a (N,), w (N, d) unit rows.
