@@ -109,8 +109,9 @@ _WHOLE_ROWS = 4096   # up to this many particles a block's row runs against all 
 def _cols_per_block(n: int) -> int:
     """Columns (particles) of a velocity block: all n up to 4096 particles; beyond, blocks of
     1024, against 1024 rows, so that a block's few (rows, cols) temporaries stay in cache
-    (d = 50, N = 16384: 2.0-2.1 against 2.4-2.5 ns per pair with whole rows of 512 x N pairs;
-    d = 5: 0.9 against 1.1; benchmarks/velocity.py)."""
+    (side by side at N = 16384: 2.3-2.6 against 2.6 ns per pair with whole rows of 512 x N pairs
+    at d = 50, 0.87-0.96 against 0.99-1.29 at d = 5; at N = 102400, d = 50: 2.2-2.5 against
+    4.0-4.2 ns per pair, in half the memory)."""
     return n if n <= _WHOLE_ROWS else 1024
 
 
@@ -118,9 +119,9 @@ def _rows_per_block(n: int, seeds: int = 1, d: int = 1) -> int:
     """Rows of a velocity block against n particles in R^d, for ``seeds`` networks batched
     together: a power of two between 8 and 512, about 2^21 pairs per block in all so the few
     (seeds, rows, n) temporaries stay in cache, or, from d = 16, where the two matrix products
-    dominate and re-read the (n, d) weights once per block, about 2^25 (a block of 256 rows
-    against 4096 particles: measured at d = 50 with benchmarks/velocity.py). Beyond 4096
-    particles the columns come in blocks too (:func:`_cols_per_block`), against 1024 rows."""
+    dominate and re-read the (n, d) weights once per block, about 2^25 (measured at d = 50
+    with benchmarks/velocity.py). Beyond 4096 particles the columns come in blocks too
+    (:func:`_cols_per_block`), against 1024 rows."""
     if n > _WHOLE_ROWS:
         return max(8, 1024 // seeds)
     pairs = 2**25 if d >= 16 else 2**21
@@ -143,10 +144,10 @@ def _field(theta: Params, params: Params, problem: Problem, weights, rows: int |
            cols: int | None = None):
     """-grad V_mu at the points theta (M rows), mu = sum_j omega_j delta_{theta_j}, in blocks.
 
-    ``rows`` rows of theta at a time (default :func:`_rows_per_block`), so the memory is
-    O(rows N) whatever M; theta is padded to whole blocks by repeating its last row. Each block
-    runs against the particles ``cols`` at a time (default :func:`_cols_per_block`), summing
-    the blocks' kernel sums; the particles are padded with weightless copies of the last one.
+    ``rows`` rows of theta at a time (default :func:`_rows_per_block`), each against the
+    particles ``cols`` at a time (default :func:`_cols_per_block`), summing the blocks' kernel
+    sums, so the temporaries take O(rows cols) memory whatever M and N; theta is padded to whole
+    blocks by repeating its last row, the particles with weightless copies of the last one.
     """
     b, u = problem.teacher
     sig = problem.sigma
