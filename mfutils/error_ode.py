@@ -185,7 +185,7 @@ def tangent_gap_flow(params: Params, a_ref, m_ref, problem: Problem, *, dt: floa
 
 @partial(jax.jit, static_argnames=("train_a", "n_iter", "n_average"))
 def _growth_rate(params, problem, dt, key, train_a, n_iter, n_average):
-    def tangent_map(v):   # DP(params) v, normalised; and log |DP v|
+    def tangent_map(v, _):   # DP(params) v, normalised; and log |DP v|
         v = jax.jvp(lambda q: _sphere_step(q, dt, problem, train_a), (params,), (v,))[1]
         norm = jnp.sqrt(sum(jnp.sum(x**2) for x in jax.tree.leaves(v)))
         return jax.tree.map(lambda x: x / norm, v), jnp.log(norm)
@@ -193,8 +193,8 @@ def _growth_rate(params, problem, dt, key, train_a, n_iter, n_average):
     ka, kw = jax.random.split(key)
     v = Params(jax.random.normal(ka, params.a.shape, params.w.dtype) if train_a
                else jnp.zeros_like(params.a), jax.random.normal(kw, params.w.shape, params.w.dtype))
-    v, _ = jax.lax.scan(lambda v, _: tangent_map(v), v, None, length=n_iter - n_average)
-    _, logs = jax.lax.scan(lambda v, _: tangent_map(v), v, None, length=n_average)
+    v, _ = jax.lax.scan(tangent_map, v, None, length=n_iter - n_average)   # forget the start
+    _, logs = jax.lax.scan(tangent_map, v, None, length=n_average)
     return jnp.mean(logs) / dt
 
 
