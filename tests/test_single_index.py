@@ -108,6 +108,30 @@ def test_sgd_escape_runs_in_both_precisions_and_freezes_at_escape(x64):
     np.testing.assert_allclose(run.times[-1], 2000)
 
 
+def test_sgd_escape_does_not_depend_on_the_record_interval_and_compiles_once():
+    """Samples are keyed by their index, not by the record interval; budgets, intervals and links
+    of degree < 8 are traced, so runs with the same seeds and record count share one program."""
+    from mfutils.single_index import _escape_scan
+    args = dict(d=64, lr=0.1 / 64, seeds=16, threshold=0.3)
+    before = _escape_scan._cache_size()
+    for link, n in ((mf.hermite(2), 3000), (mf.hermite(4), 7000),
+                    (mf.hermite_series([0, 0, 0.3, 0, 0.95]), 2000)):
+        mf.sgd_escape(jax.random.key(4), link, n_samples=n, every=n // 200, **args)
+    assert _escape_scan._cache_size() - before <= 1
+    coarse = mf.sgd_escape(jax.random.key(3), mf.hermite(2), n_samples=4000, every=400, **args)
+    fine = mf.sgd_escape(jax.random.key(3), mf.hermite(2), n_samples=4000, every=20, **args)
+    hit = np.asarray(coarse.final.escaped_at)
+    assert (hit > 0).sum() >= 8 and np.all(hit % 400 > 0)   # escapes inside record intervals
+    np.testing.assert_array_equal(hit, np.asarray(fine.final.escaped_at))
+    np.testing.assert_array_equal(coarse.records["overlap"], fine.records["overlap"][:, ::20])
+
+
+def test_sgd_escape_names_a_divergence():
+    with pytest.raises(mf.DivergenceError, match="non-finite by sample 10 of 100"):
+        mf.sgd_escape(jax.random.key(0), mf.hermite(2), 16, 1e30, 100, seeds=4, every=10,
+                      full=True)   # |w|^2 overflows: w = 0, then 0 / 0
+
+
 def test_too_large_a_step_never_escapes():
     """At k = 2 the normalisation costs (lr^2 d / 2) C(m) m per step, C(m) = 2 + 8 m^2, against the
     drift 2 lr m (1 - m^2): at lr d = 2 the overlap stays at the noise level (d large)."""
