@@ -3,7 +3,8 @@
 Notation follows the book: particles theta_i = (a_i, w_i) (:class:`Params`), the network
 f_N(x) = (1/N) sum_i a_i sigma(w_i . x), the risk R(mu), the first variation V_mu, and the
 particle gradient flow d theta_i/dt = -grad V_{mu^N}(theta_i). Every runner is a step and an
-observable on one time loop (:mod:`mfutils.loop`) and returns a :class:`Run`.
+observable on one time loop (:mod:`mfutils.loop`) and returns a :class:`Run`; the SGD escape
+(:func:`sgd_escape`) has a loop of its own, of traced length.
 """
 from . import _memory, datasets
 from .activations import Activation, erf, hermite, hermite_basis, hermite_series, relu, tanh

@@ -1,4 +1,6 @@
-"""The one time loop behind every runner of mfutils.
+"""The one time loop behind every runner of mfutils (but :func:`mfutils.sgd_escape`, whose
+length is traced so that one program serves every budget; this loop, differentiable in reverse
+mode, compiles its length).
 
 A runner is a *step* ``state <- step(state, k, xi, args)``, an *observable*
 ``observe(state, args) -> dict`` and one call to :func:`simulate`. The loop scans the steps,
