@@ -33,6 +33,7 @@ def test_sgd_benchmark_compares_with_its_peer():
     out = run("benchmarks/sgd.py", "--n", "32", "--d", "5", "--seeds", "2", "--t-end", "1",
               "--repeat", "1")
     assert re.search(r"speed-up: [\d.]+x", out), out
+    assert re.search(r"default risk records .*: \d+ us/step, -?\d+ ms per record", out), out
 
 
 def test_notebook_benchmark_runs_cold_then_warm(tmp_path):

@@ -61,6 +61,27 @@ def test_sgd_samples_are_keyed_per_step_not_per_record(setup):
         np.testing.assert_allclose(run.final.w, runs[0].final.w, rtol=1e-5)
 
 
+def test_ss_sgd_equals_the_loop_as_first_written(setup):
+    """Drawing a record interval's samples at once keeps each step's sample: seed s, step k
+    reads normal(fold_in(split(key, S)[s], k)), as in a plain loop drawing it inside the step."""
+    problem, _ = setup
+    params = mf.init_params(jax.random.key(4), 32, 5, seeds=3)
+    key, alpha, t_end = jax.random.key(7), 0.5, 2.0
+    run = mf.ss_sgd(params, problem, key, alpha=alpha, t_end=t_end, n_records=2)
+
+    def plain(p, seed_key):
+        def step(p, k):
+            x = jax.random.normal(jax.random.fold_in(seed_key, k), (problem.d,), p.w.dtype)
+            loss = lambda q: 0.5 * (mf.network(q, x, problem.sigma) - mf.target(problem, x)) ** 2
+            return jax.tree.map(lambda a, g: a - alpha * g, p, jax.grad(loss)(p)), None
+        return jax.lax.scan(step, p, jnp.arange(round(32 * t_end), dtype=jnp.int32))[0]
+
+    by_hand = jax.jit(jax.vmap(plain))(params, jax.random.split(key, 3))
+    for ours, theirs in zip(run.final, by_hand):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-6)
+    assert float(jnp.max(jnp.abs(run.final.w - params.w))) > 1e-2  # the particles moved
+
+
 def test_ss_sgd_records_times_k_over_n(setup):
     problem, params = setup
     run = mf.ss_sgd(params, problem, jax.random.key(0), alpha=1.0, t_end=4.0, every=16)
