@@ -72,7 +72,9 @@ def test_ss_sgd_equals_the_loop_as_first_written(setup):
     def plain(p, seed_key):
         def step(p, k):
             x = jax.random.normal(jax.random.fold_in(seed_key, k), (problem.d,), p.w.dtype)
-            loss = lambda q: 0.5 * (mf.network(q, x, problem.sigma) - mf.target(problem, x)) ** 2
+
+            def loss(q):
+                return 0.5 * (mf.network(q, x, problem.sigma) - mf.target(problem, x)) ** 2
             return jax.tree.map(lambda a, g: a - alpha * g, p, jax.grad(loss)(p)), None
         return jax.lax.scan(step, p, jnp.arange(round(32 * t_end), dtype=jnp.int32))[0]
 
