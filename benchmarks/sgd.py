@@ -21,7 +21,7 @@ import numpy as np
 
 import mfutils as mf
 from mfutils.dynamics import StepArgs, _sample, _sgd_step
-from mfutils.loop import _scan
+from mfutils.loop import _scan, observer
 
 
 def _inline_step(state, k, xi, args):
@@ -30,11 +30,7 @@ def _inline_step(state, k, xi, args):
     return _sgd_step("mean-field")(params, k, _sample(jax.random.fold_in(key, k), args), args), key
 
 
-def _no_records(state, args):
-    return {}
-
-
-def _no_risk(params):
+def _no_records(params):
     return {}
 
 
@@ -42,7 +38,7 @@ def peers(params, problem, key, n_steps, seeds):
     """The two peers: (checked every step, draws in the scan), as functions of nothing."""
     keys = jax.random.split(key, seeds)
     args = StepArgs(problem, np.asarray(1.0 / params.a.shape[-1], params.a.dtype))
-    kw = dict(observe=_no_records, n_steps=n_steps, every=n_steps, batched=True, each_step=True)
+    kw = dict(observe=observer(_no_records), n_steps=n_steps, every=n_steps, batched=True, each_step=True)
     checked = lambda: _scan(params, args, keys, step=_sgd_step("mean-field"),  # noqa: E731
                             noise=_sample, **kw)[0]
     inline = lambda: _scan((params, keys), args, keys, step=_inline_step,  # noqa: E731
@@ -80,7 +76,7 @@ def main():
     run = lambda observe=None: mf.ss_sgd(params, problem, key, alpha=1.0,  # noqa: E731
                                          t_end=args.t_end, n_records=1, observe=observe).final
     times = median_times({
-        "mfutils": lambda: run(_no_risk),
+        "mfutils": lambda: run(_no_records),
         "checked every step": checked,
         "draws in the scan": inline,
         "recorded": run,
